@@ -1,0 +1,216 @@
+"""Services that store events, each exactly once.
+
+Dedupe happens in PostgreSQL (a unique ``message_id`` and ``ON CONFLICT DO NOTHING``), never in
+Python memory, so retries, overlapping batches and racing requests all end with one row. A batch
+is one multi-row INSERT over column arrays (``unnest``): one round trip, one commit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+
+from metrics_source.mapping import (
+    EventRow,
+    MappingError,
+    row_from_track_event,
+    track_event_from_call,
+    track_event_from_webhook,
+)
+from metrics_source.models import Event, Origin, Source
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_EVENTS = 2500
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
+# Calls that Segment-compatible SDKs send besides track: accepted and counted, not stored.
+NON_METRIC_CALL_TYPES = frozenset({"identify", "page", "screen", "group", "alias"})
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    message_id: str | None
+    error: str
+
+
+@dataclass(slots=True)
+class IngestResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
+    # message_id -> new row id, for the events this call stored.
+    stored_ids: dict[str, int] = field(default_factory=dict)
+    duplicate_message_ids: list[str] = field(default_factory=list)
+    # The event name of each accepted (stored or duplicate) event, in input order.
+    event_names: list[str] = field(default_factory=list)
+
+
+_COLUMNS = (
+    ("message_id", "text"),
+    ("event", "text"),
+    ("channel", "text"),
+    ("metric", "text"),
+    ("semantic", "boolean"),
+    ("user_id", "text"),
+    ("anonymous_id", "text"),
+    ("email", "text"),
+    ("delivery_id", "text"),
+    ("campaign_id", "bigint"),
+    ("broadcast_id", "bigint"),
+    ("newsletter_id", "bigint"),
+    ("transactional_message_id", "bigint"),
+    ("action_id", "bigint"),
+    ("journey_id", "text"),
+    ("content_id", "bigint"),
+    ("trigger_id", "bigint"),
+    ("timestamp", "timestamptz"),
+    ("original_timestamp", "timestamptz"),
+    ("sent_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("properties_json", "text"),
+    ("context_json", "text"),
+    ("raw_json", "text"),
+)
+_JSON_COLUMNS = {"properties_json": "properties", "context_json": "context", "raw_json": "raw"}
+
+
+def _insert_sql() -> str:
+    table = Event._meta.db_table
+    names = [_JSON_COLUMNS.get(name, name) for name, _ in _COLUMNS]
+    selects = [f"c{i}::jsonb" if name in _JSON_COLUMNS else f"c{i}" for i, (name, _) in
+               enumerate(_COLUMNS)]  # fmt: skip
+    arrays = ", ".join(f"%s::{sql_type}[]" for _, sql_type in _COLUMNS)
+    aliases = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
+    return (
+        f"INSERT INTO {table} (source_id, origin, {', '.join(f'{n}' for n in names)}) "  # noqa: S608
+        f"SELECT %s, %s, {', '.join(selects)} FROM unnest({arrays}) AS t({aliases}) "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
+    )
+
+
+_INSERT_SQL = _insert_sql()
+
+
+def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin) -> dict[str, int]:
+    """Insert rows that are new; return message_id -> id for those stored by this call.
+
+    Rows are sorted by message_id so two transactions inserting overlapping batches take their
+    unique-index locks in the same order and cannot deadlock.
+    """
+    if not rows:
+        return {}
+    rows = sorted(rows, key=lambda row: row.message_id)
+    columns = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [source.pk if source else None, origin.value, *columns])
+        return dict(cursor.fetchall())
+
+
+def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) -> None:
+    result.stored += len(stored)
+    result.stored_ids.update(stored)
+    seen: set[str] = set()
+    for row in rows:
+        if row.message_id in stored and row.message_id not in seen:
+            seen.add(row.message_id)
+        else:
+            result.duplicates += 1
+            result.duplicate_message_ids.append(row.message_id)
+
+
+def _raw_json(item: Any) -> str:
+    return orjson.dumps(item).decode()
+
+
+def events_ingest_calls(
+    *,
+    source: Source | None,
+    calls: list[Any],
+    origin: Origin = Origin.TRACK,
+    batch_context: dict[str, Any] | None = None,
+    batch_integrations: dict[str, Any] | None = None,
+    batch_sent_at: datetime | None = None,
+    received_at: datetime | None = None,
+    first_index: int = 0,
+) -> IngestResult:
+    """Store the track calls of a request (or import chunk); count the other call types.
+
+    Invalid calls are rejected one by one with a reason; the valid ones are stored regardless.
+    """
+    received_at = received_at or datetime.now(UTC)
+    result = IngestResult(received=len(calls))
+    rows: list[EventRow] = []
+    for offset, call in enumerate(calls):
+        index = first_index + offset
+        message_id = call.get("messageId") if isinstance(call, dict) else None
+        message_id = message_id if isinstance(message_id, str) else None
+        if not isinstance(call, dict):
+            result.rejected.append(Rejection(index, None, "each call must be a JSON object"))
+            continue
+        call_type = call.get("type", "track")
+        if call_type in NON_METRIC_CALL_TYPES:
+            result.ignored[call_type] += 1
+            continue
+        raw = _raw_json(call)
+        if len(raw) > MAX_EVENT_BYTES:
+            result.rejected.append(
+                Rejection(
+                    index, message_id, f"the event is larger than {MAX_EVENT_BYTES // 1024} KB"
+                )
+            )
+            continue
+        try:
+            event_type, event = track_event_from_call(
+                call,
+                received_at=received_at,
+                batch_context=batch_context,
+                batch_integrations=batch_integrations,
+                batch_sent_at=batch_sent_at,
+            )
+            rows.append(
+                row_from_track_event(event_type, event, received_at=received_at, raw_json=raw)
+            )
+            result.event_names.append(event_type.name)
+        except MappingError as error:
+            result.rejected.append(Rejection(index, message_id, str(error)))
+    _record(result, rows, events_store(rows=rows, source=source, origin=origin))
+    return result
+
+
+def events_ingest_webhooks(
+    *,
+    source: Source | None,
+    payloads: list[Any],
+    origin: Origin = Origin.WEBHOOK,
+    sent_at: datetime | None = None,
+    received_at: datetime | None = None,
+    first_index: int = 0,
+) -> IngestResult:
+    """Map Customer.io reporting-webhook payloads to semantic events and store them."""
+    received_at = received_at or datetime.now(UTC)
+    result = IngestResult(received=len(payloads))
+    rows: list[EventRow] = []
+    for offset, payload in enumerate(payloads):
+        event_id = payload.get("event_id") if isinstance(payload, dict) else None
+        try:
+            event_type, event = track_event_from_webhook(payload, sent_at=sent_at)
+            rows.append(
+                row_from_track_event(
+                    event_type, event, received_at=received_at, raw_json=_raw_json(payload)
+                )
+            )
+            result.event_names.append(event_type.name)
+        except MappingError as error:
+            message_id = event_id if isinstance(event_id, str) else None
+            result.rejected.append(Rejection(first_index + offset, message_id, str(error)))
+    _record(result, rows, events_store(rows=rows, source=source, origin=origin))
+    return result

@@ -1,0 +1,366 @@
+"""Pure functions: incoming payloads -> semantic track events -> typed rows.
+
+Two inputs reach the same storage format:
+
+* Customer.io reporting-webhook payloads (``track_event_from_webhook``), mapped to the
+  semantic track event exactly as Customer.io's own "Journeys Message Metrics" source does;
+* track calls from Segment-compatible SDKs (``track_event_from_call``), already in that format,
+  normalised (batch context merged, timestamps corrected for clock skew).
+
+``row_from_track_event`` then extracts the typed columns the reads need. Nothing here touches
+the database, so it can be tested, fuzzed and benchmarked on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from metrics_source.catalog import Channel, EventType, event_type_by_name, event_type_for_webhook
+
+MAX_MESSAGE_ID_LENGTH = 200
+MAX_ID_LENGTH = 200
+_BIGINT_MAX = 2**63 - 1
+
+# Parent and other integer ids that get a typed column of their own.
+INTEGER_ID_PROPERTIES = (
+    "campaign_id",
+    "broadcast_id",
+    "newsletter_id",
+    "transactional_message_id",
+    "action_id",
+    "content_id",
+    "trigger_id",
+)
+
+
+class MappingError(ValueError):
+    """The payload cannot become a metric event; the message says why, for the sender."""
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, as Customer.io writes its timestamps."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _clean_id(value: Any) -> str | None:
+    """An identifier as a non-empty string (SDKs send numbers too), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        value = str(int(value)) if float(value).is_integer() else str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:MAX_ID_LENGTH] if value else None
+
+
+def _int_id(value: Any) -> int | None:
+    """A typed integer id column; values that are not integers stay only in properties."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -_BIGINT_MAX <= value <= _BIGINT_MAX else None
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Customer.io reporting webhooks
+# --------------------------------------------------------------------------------------
+
+
+def track_event_from_webhook(
+    payload: Any, *, sent_at: datetime | None = None
+) -> tuple[EventType, dict[str, Any]]:
+    """Map one reporting-webhook payload to (event type, semantic track event).
+
+    Strict on the envelope (event_id, object_type, metric, timestamp, data); lenient on the
+    fields under ``data``, which Customer.io itself does not always send.
+    """
+    if not isinstance(payload, dict):
+        raise MappingError("a reporting webhook payload must be a JSON object")
+    event_id = payload.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise MappingError("event_id is required and must be a non-empty string")
+    if len(event_id) > MAX_MESSAGE_ID_LENGTH:
+        raise MappingError(f"event_id is longer than {MAX_MESSAGE_ID_LENGTH} characters")
+    # Customer.io's published preferences-changed schema spells the field object_type_type.
+    object_type = payload.get("object_type", payload.get("object_type_type"))
+    metric = payload.get("metric")
+    if not isinstance(object_type, str) or not isinstance(metric, str):
+        raise MappingError("object_type and metric are required strings")
+    timestamp = payload.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        raise MappingError("timestamp is required and must be unix seconds (a number)")
+    try:
+        happened_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MappingError("timestamp is out of range") from None
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise MappingError("data is required and must be an object")
+
+    delivery_id = _clean_id(data.get("delivery_id"))
+    event_type = event_type_for_webhook(object_type, metric, has_delivery=delivery_id is not None)
+    if event_type is None:
+        raise MappingError(f"unknown object_type/metric pair: {object_type!r}/{metric!r}")
+
+    identifiers = data.get("identifiers")
+    identifiers = identifiers if isinstance(identifiers, dict) else {}
+    user_id = _clean_id(identifiers.get("id")) or _clean_id(data.get("customer_id"))
+    email = _clean_id(identifiers.get("email")) or _clean_id(data.get("email_address"))
+    recipient = data.get("recipient")
+    if email is None and isinstance(recipient, str) and "@" in recipient:
+        email = recipient.strip() or None
+    # The person's email stands in for a missing id, as in multi-identifier workspaces; with
+    # neither, the Customer.io id still ties the event to a person.
+    anonymous_id = None if user_id else (email or _clean_id(identifiers.get("cio_id")))
+
+    properties = {key: value for key, value in data.items() if key != "identifiers"}
+    if not _clean_id(properties.get("customer_id")) and user_id:
+        properties["customer_id"] = user_id
+    if event_type.channel is Channel.SUBSCRIPTION:
+        # Person-level changes keep the channel that triggered them ("customer" when none).
+        properties.setdefault("object_type", object_type)
+    if user_id:
+        properties["userId"] = user_id
+
+    traits: dict[str, Any] = {}
+    if email:
+        traits["email"] = email
+    cio_id = _clean_id(identifiers.get("cio_id"))
+    if cio_id:
+        traits["cio_id"] = cio_id
+
+    event: dict[str, Any] = {"type": "track", "event": event_type.name}
+    if user_id:
+        event["userId"] = user_id
+    if anonymous_id:
+        event["anonymousId"] = anonymous_id
+    event["messageId"] = event_id.strip()
+    event["timestamp"] = iso(happened_at)
+    event["originalTimestamp"] = iso(happened_at)
+    if sent_at is not None:
+        event["sentAt"] = iso(sent_at)
+    event["context"] = {"traits": traits}
+    event["properties"] = properties
+    return event_type, event
+
+
+def looks_like_webhook_payload(payload: Any) -> bool:
+    """True for a reporting-webhook payload, False for a track call (used by bulk import)."""
+    return isinstance(payload, dict) and "event_id" in payload and "metric" in payload
+
+
+# --------------------------------------------------------------------------------------
+# Segment-compatible track calls
+# --------------------------------------------------------------------------------------
+
+
+class TrackCall(BaseModel):
+    """One track call as SDKs send it. Plain pydantic (not ninja.Schema): it is validated
+    once per event on the hot path, where ninja's extra machinery costs several times more."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    type: str = "track"
+    event: str
+    userId: str | int | None = None
+    anonymousId: str | int | None = None
+    messageId: str | None = None
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    context: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+
+    @field_validator("messageId")
+    @classmethod
+    def _message_id_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > MAX_MESSAGE_ID_LENGTH:
+            raise ValueError(f"must be at most {MAX_MESSAGE_ID_LENGTH} characters")
+        return value or None
+
+    @field_validator("timestamp", "originalTimestamp", "sentAt")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A timestamp without a zone is read as UTC, as Segment does.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "event"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def track_event_from_call(
+    call: dict[str, Any],
+    *,
+    received_at: datetime,
+    batch_context: dict[str, Any] | None = None,
+    batch_integrations: dict[str, Any] | None = None,
+    batch_sent_at: datetime | None = None,
+) -> tuple[EventType, dict[str, Any]]:
+    """Validate and normalise one track call into (event type, semantic track event)."""
+    try:
+        parsed = TrackCall.model_validate(call)
+    except ValidationError as error:
+        raise MappingError(describe_validation_error(error)) from None
+    if parsed.type != "track":
+        raise MappingError(f"type must be 'track', got {parsed.type!r}")
+    event_type = event_type_by_name(parsed.event)
+    if event_type is None:
+        raise MappingError(
+            f"event {parsed.event!r} is not a message-activity event (see GET /api/catalog)"
+        )
+    user_id = _clean_id(parsed.userId)
+    anonymous_id = _clean_id(parsed.anonymousId)
+    if user_id is None and anonymous_id is None:
+        raise MappingError("userId or anonymousId is required")
+
+    sent_at = parsed.sentAt or batch_sent_at
+    original = parsed.originalTimestamp
+    timestamp = parsed.timestamp
+    if timestamp is None:
+        # Clock-skew correction, as Segment does: trust the server's clock for the offset.
+        timestamp = received_at - (sent_at - original) if original and sent_at else received_at
+    if original is None:
+        original = parsed.timestamp or timestamp
+
+    context = parsed.context or {}
+    if batch_context:
+        context = _deep_merge(batch_context, context)
+    integrations = parsed.integrations
+    if batch_integrations:
+        integrations = _deep_merge(batch_integrations, integrations or {})
+
+    event: dict[str, Any] = {"type": "track", "event": event_type.name}
+    if user_id:
+        event["userId"] = user_id
+    if anonymous_id:
+        event["anonymousId"] = anonymous_id
+    event["messageId"] = parsed.messageId or f"ms-{uuid.uuid4()}"
+    event["timestamp"] = iso(timestamp)
+    event["originalTimestamp"] = iso(original)
+    if sent_at is not None:
+        event["sentAt"] = iso(sent_at)
+    event["context"] = context
+    event["properties"] = parsed.properties or {}
+    if integrations:
+        event["integrations"] = integrations
+    return event_type, event
+
+
+# --------------------------------------------------------------------------------------
+# Typed rows
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One event ready to store: typed columns plus the JSON kept beside them."""
+
+    message_id: str
+    event: str
+    channel: str
+    metric: str
+    semantic: bool
+    user_id: str | None
+    anonymous_id: str | None
+    email: str | None
+    delivery_id: str | None
+    campaign_id: int | None
+    broadcast_id: int | None
+    newsletter_id: int | None
+    transactional_message_id: int | None
+    action_id: int | None
+    journey_id: str | None
+    content_id: int | None
+    trigger_id: int | None
+    timestamp: datetime
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    received_at: datetime
+    properties_json: str
+    context_json: str
+    raw_json: str
+
+
+# A JSON-escaped NUL that is not itself an escaped backslash: PostgreSQL can store it neither
+# in text nor in jsonb, so such an event is refused with a clear reason instead of failing the
+# whole request.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(*json_texts: str) -> None:
+    for text in json_texts:
+        if "\\u0000" in text and _ESCAPED_NUL.search(text):
+            raise MappingError("NUL characters (\\u0000) cannot be stored")
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def row_from_track_event(
+    event_type: EventType,
+    event: dict[str, Any],
+    *,
+    received_at: datetime,
+    raw_json: str,
+) -> EventRow:
+    properties = event.get("properties") or {}
+    context = event.get("context") or {}
+    traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    anonymous_id = event.get("anonymousId")
+    email = _clean_id(traits.get("email"))
+    if email is None and anonymous_id and "@" in anonymous_id:
+        email = anonymous_id
+    properties_json = orjson.dumps(properties).decode()
+    context_json = orjson.dumps(context).decode()
+    _refuse_nul(raw_json, properties_json, context_json)
+    integer_ids = {name: _int_id(properties.get(name)) for name in INTEGER_ID_PROPERTIES}
+    return EventRow(
+        message_id=event["messageId"],
+        event=event_type.name,
+        channel=event_type.channel.value,
+        metric=event_type.metric.value,
+        semantic=event_type.semantic,
+        user_id=event.get("userId"),
+        anonymous_id=anonymous_id,
+        email=email[:320] if email else None,
+        delivery_id=_clean_id(properties.get("delivery_id")),
+        journey_id=_clean_id(properties.get("journey_id")),
+        timestamp=datetime.fromisoformat(event["timestamp"]),
+        original_timestamp=_parse_iso(event.get("originalTimestamp")),
+        sent_at=_parse_iso(event.get("sentAt")),
+        received_at=received_at,
+        properties_json=properties_json,
+        context_json=context_json,
+        raw_json=raw_json,
+        **integer_ids,
+    )

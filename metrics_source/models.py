@@ -1,0 +1,129 @@
+"""Sources that send events, and the events themselves, stored once each."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import BrinIndex
+from django.db import models
+from django.db.models import Q
+
+from metrics_source.catalog import Channel, Metric
+
+
+class Source(models.Model):
+    """A sender of events: an SDK or pipeline (write key) or a Customer.io workspace (webhook).
+
+    The write key is stored only as a SHA-256 digest: it is a long random token, so a fast
+    hash is safe, and the key itself is shown once, when it is created or rotated.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=100,
+        unique=True,
+        help_text="Names the source in its reporting-webhook URL: /webhooks/customerio/<slug>",
+    )
+    write_key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    write_key_hint = models.CharField(
+        max_length=16, editable=False, help_text="The key's last characters, to recognise it."
+    )
+    webhook_signing_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Customer.io's reporting-webhook signing key. Webhooks are refused until set.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Origin(models.TextChoices):
+    TRACK = "track", "Tracking API"
+    WEBHOOK = "webhook", "Reporting webhook"
+    IMPORT = "import", "Bulk import"
+
+
+class Event(models.Model):
+    """One message-activity event in Customer.io's semantic track-event format.
+
+    Typed columns serve the reads (charts by channel, metric, parent and time; one delivery's
+    timeline; one person's deliveries); ``properties`` and ``context`` keep everything else,
+    and ``raw`` keeps the event exactly as it was received.
+    """
+
+    message_id = models.CharField(max_length=200, unique=True)
+    source = models.ForeignKey(Source, null=True, on_delete=models.SET_NULL, related_name="+")
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+
+    event = models.CharField(max_length=100)
+    channel = models.CharField(max_length=20, choices=[(c.value, c.value) for c in Channel])
+    metric = models.CharField(max_length=30, choices=[(m.value, m.value) for m in Metric])
+    semantic = models.BooleanField(help_text="In Customer.io's semantic event list.")
+
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    anonymous_id = models.CharField(max_length=200, null=True, blank=True)
+    email = models.CharField(max_length=320, null=True, blank=True)
+    delivery_id = models.CharField(max_length=200, null=True, blank=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    broadcast_id = models.BigIntegerField(null=True, blank=True)
+    newsletter_id = models.BigIntegerField(null=True, blank=True)
+    transactional_message_id = models.BigIntegerField(null=True, blank=True)
+    action_id = models.BigIntegerField(null=True, blank=True)
+    journey_id = models.CharField(max_length=100, null=True, blank=True)
+    content_id = models.BigIntegerField(null=True, blank=True)
+    trigger_id = models.BigIntegerField(null=True, blank=True)
+
+    timestamp = models.DateTimeField()
+    original_timestamp = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+
+    properties = models.JSONField(default=dict)
+    context = models.JSONField(default=dict)
+    raw = models.JSONField(help_text="The event as received.")
+
+    class Meta:
+        indexes = [
+            # Time-ordered appends make BRIN tiny and cheap to maintain on the hot path.
+            BrinIndex(fields=["timestamp"], name="event_timestamp_brin"),
+            models.Index(fields=["channel", "metric", "timestamp"], name="event_channel_metric_ts"),
+            models.Index(
+                fields=["delivery_id", "timestamp"],
+                name="event_delivery_ts",
+                condition=Q(delivery_id__isnull=False),
+            ),
+            models.Index(
+                fields=["user_id", "timestamp"],
+                name="event_user_ts",
+                condition=Q(user_id__isnull=False),
+            ),
+            # Each delivery has exactly one parent, so each row touches one of these four.
+            models.Index(
+                fields=["campaign_id", "timestamp"],
+                name="event_campaign_ts",
+                condition=Q(campaign_id__isnull=False),
+            ),
+            models.Index(
+                fields=["broadcast_id", "timestamp"],
+                name="event_broadcast_ts",
+                condition=Q(broadcast_id__isnull=False),
+            ),
+            models.Index(
+                fields=["newsletter_id", "timestamp"],
+                name="event_newsletter_ts",
+                condition=Q(newsletter_id__isnull=False),
+            ),
+            models.Index(
+                fields=["transactional_message_id", "timestamp"],
+                name="event_transactional_ts",
+                condition=Q(transactional_message_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.message_id}"

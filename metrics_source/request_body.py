@@ -1,0 +1,87 @@
+"""Read a JSON request body: content type, gzip, size limits, parsing.
+
+Every failure is a ``BodyError`` carrying the HTTP status the sender should see.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _kb(limit: int) -> str:
+    return f"{limit // 1024} KB"
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    # Decompress at most limit+1 bytes so a small "gzip bomb" cannot exhaust memory.
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(data, limit + 1)
+    except zlib.error:
+        raise BodyError(400, "the body is not valid gzip") from None
+    if len(out) > limit:
+        raise BodyError(413, f"the decompressed body is larger than {_kb(limit)}")
+    if not decompressor.eof:
+        raise BodyError(400, "the gzip body is truncated")
+    return out
+
+
+def read_body(request: HttpRequest, *, limit: int) -> bytes:
+    """The request body, decompressed, after the content-type and size checks."""
+    content_type = request.content_type or ""
+    # An absent content type is tolerated (some HTTP clients omit it); a wrong one is not.
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise BodyError(415, f"Content-Type must be application/json, got {content_type!r}")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise BodyError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if encoding != "gzip" and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    try:
+        data = request.body
+    except RequestDataTooBig:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
+    if encoding == "gzip":
+        return _gunzip(data, limit)
+    if len(data) > limit:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    return data
+
+
+def parse_json(data: bytes) -> Any:
+    if not data.strip():
+        raise BodyError(400, "the body is empty; send a JSON object")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise BodyError(400, f"malformed JSON: {error}") from None
+
+
+def read_json_body(request: HttpRequest, *, limit: int) -> Any:
+    """The parsed JSON body, at most ``limit`` bytes once decompressed.
+
+    The result is kept on the request, so authentication (which may look for a ``writeKey``
+    in the body) and the endpoint parse it once; a smaller limit is still enforced.
+    """
+    cached = getattr(request, "_metrics_source_json", None)
+    if cached is None:
+        data = read_body(request, limit=limit)
+        cached = (len(data), parse_json(data))
+        request._metrics_source_json = cached  # type: ignore[attr-defined]
+    size, parsed = cached
+    if size > limit:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    return parsed

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from metrics_source.api import api
+
+admin.site.site_header = "metrics-source"
+admin.site.site_title = "metrics-source admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("dashboard.urls")),
+    path("", api.urls),
+]
