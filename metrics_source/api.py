@@ -258,7 +258,6 @@ for _call_type in ("identify", "page", "screen", "group", "alias"):
         f"/{_call_type}",
         response=_INGEST_RESPONSES,
         exclude_none=True,
-        exclude_none=True,
         summary=f"Accept a {_call_type} call (counted, not stored as a metric)",
     )(_non_metric_call(_call_type))
 
@@ -291,7 +290,7 @@ def _webhook_source(slug: str) -> Source:
         413: ErrorOut,
         415: ErrorOut,
         503: ErrorOut,
-    },  # fmt: skip
+    },
     summary="Receive one Customer.io reporting webhook (signed with X-CIO-Signature)",
 )
 def customerio_webhook(request: HttpRequest, slug: str):
