@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from metrics_source.auth import generate_write_key, hash_write_key
 from metrics_source.models import Event, Source
+from metrics_source.sources import source_prepare_new, source_rotate_write_key
 
 
 class SourceForm(forms.ModelForm):
@@ -61,13 +61,6 @@ def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -
     )
 
 
-def _assign_write_key(source: Source) -> str:
-    write_key = generate_write_key()
-    source.write_key_hash = hash_write_key(write_key)
-    source.write_key_hint = write_key[-4:]
-    return write_key
-
-
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     form = SourceForm
@@ -100,7 +93,7 @@ class SourceAdmin(admin.ModelAdmin):
         return bool(source.webhook_signing_secret)
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
-        write_key = None if change else _assign_write_key(obj)
+        write_key = None if change else source_prepare_new(source=obj)
         super().save_model(request, obj, form, change)
         if write_key:
             _show_write_key_once(request, obj, write_key)
@@ -108,8 +101,7 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate write key (the old key stops working at once)")
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
-            write_key = _assign_write_key(source)
-            source.save(update_fields=["write_key_hash", "write_key_hint", "updated_at"])
+            write_key = source_rotate_write_key(source=source)
             _show_write_key_once(request, source, write_key)
 
     @admin.action(description="Enable selected sources")
