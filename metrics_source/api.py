@@ -15,7 +15,7 @@ import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Router
+from ninja import NinjaAPI, Router, Status
 from ninja.renderers import BaseRenderer
 from ninja.security.base import AuthBase
 from pydantic import TypeAdapter, ValidationError
@@ -175,7 +175,7 @@ def _batch_sent_at(body: dict[str, Any]) -> datetime | None:
 
 def _ingest_response(
     request: HttpRequest, result: IngestResult, *, always_strict: bool = False
-) -> tuple[int, dict[str, Any]]:
+) -> Status:
     body: dict[str, Any] = {
         "success": not result.rejected,
         "received": result.received,
@@ -194,8 +194,8 @@ def _ingest_response(
                 for r in result.rejected
             ]
         }
-        return 400, body
-    return 200, body
+        return Status(400, body)
+    return Status(200, body)
 
 
 @tracking.post(
@@ -309,12 +309,15 @@ def customerio_webhook(request: HttpRequest, slug: str):
     )
     if result.rejected:
         raise BodyError(400, result.rejected[0].error)
-    return 200, {
-        "success": True,
-        "messageId": payload["event_id"].strip(),
-        "event": result.event_names[0],
-        "duplicate": result.duplicates > 0,
-    }
+    return Status(
+        200,
+        {
+            "success": True,
+            "messageId": payload["event_id"].strip(),
+            "event": result.event_names[0],
+            "duplicate": result.duplicates > 0,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -329,7 +332,9 @@ def healthz(request: HttpRequest):
     database, broker = database_status(), broker_status()
     healthy = database == "ok" and broker == "ok"
     status = "ok" if healthy else "unavailable"
-    return (200 if healthy else 503), {"status": status, "database": database, "broker": broker}
+    return Status(
+        200 if healthy else 503, {"status": status, "database": database, "broker": broker}
+    )
 
 
 @system.get("/api/catalog", response=CatalogOut, summary="Every event name, channel and metric")
