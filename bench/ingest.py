@@ -1,0 +1,261 @@
+"""Ingest throughput through the running server, beside a PostgreSQL COPY baseline.
+
+    python bench/ingest.py [--events 60000] [--track-events 8000] [--workers 3] [--clients 3]
+
+Needs DATABASE_URL (a server the bench may create a database on; it creates and drops
+``<name>_bench``) and REDIS_URL, as `make bench` provides. It starts gunicorn on a free
+loopback port against the bench database, then measures, on the same generated events
+(about 600 bytes each):
+
+* baseline: ``COPY`` of the events into a bare table with a unique ``message_id``;
+* ``/v1/batch`` with 100 events per request, from several client processes;
+* ``/v1/track`` with one event per request, from several client processes.
+
+It prints events/s for each and the ratio to the baseline. Never part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import multiprocessing as mp
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CHANNEL_EVENTS = [
+    ("Email Sent", "email"),
+    ("Email Delivered", "email"),
+    ("Email Opened", "email"),
+    ("Email Link Clicked", "email"),
+    ("Push Sent", "push"),
+    ("Push Opened", "push"),
+    ("SMS Delivered", "sms"),
+    ("In-App Opened", "in_app"),
+]
+
+
+def make_event(n: int, start: datetime) -> dict:
+    name, channel = CHANNEL_EVENTS[n % len(CHANNEL_EVENTS)]
+    user = f"user-{random.randint(1, 50_000)}"
+    event = {
+        "type": "track",
+        "event": name,
+        "userId": user,
+        "messageId": f"bench-{uuid.uuid4()}",
+        "timestamp": (start + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z"),
+        "context": {
+            "traits": {"email": f"{user}@example.com"},
+            "library": {"name": "analytics-python", "version": "2.3.0"},
+        },
+        "properties": {
+            "customer_id": user,
+            "delivery_id": base64.urlsafe_b64encode(os.urandom(18)).decode(),
+            "campaign_id": random.randint(1, 40),
+            "action_id": random.randint(1, 400),
+            "journey_id": "01HZX" + uuid.uuid4().hex[:21].upper(),
+            "recipient": f"{user}@example.com",
+            "subject": "Your weekly summary is ready to read",
+            "userId": user,
+        },
+    }
+    if channel == "push":
+        event["properties"]["recipients"] = [{"device_id": uuid.uuid4().hex, "device_platform": "ios"}]
+    return event
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def psycopg_url(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Baseline
+# ---------------------------------------------------------------------------------------
+
+
+def copy_baseline(db_url: str, events: list[dict]) -> float:
+    lines = [orjson.dumps(e).decode() for e in events]
+    with psycopg.connect(psycopg_url(db_url), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_baseline")
+        conn.execute(
+            "CREATE TABLE bench_copy_baseline (message_id text NOT NULL UNIQUE, event jsonb NOT NULL)"
+        )
+        started = time.perf_counter()
+        # One COPY stream in one transaction: the fastest way PostgreSQL loads rows.
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy("COPY bench_copy_baseline (message_id, event) FROM STDIN") as copy:
+                for event, line in zip(events, lines, strict=True):
+                    copy.write_row((event["messageId"], line))
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy_baseline")
+    return len(events) / elapsed
+
+
+# ---------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------
+
+
+def _client(port: int, path: str, auth: str, bodies: list[bytes], barrier, results) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+    barrier.wait()
+    errors = 0
+    for body in bodies:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            errors += 1
+    results.put(errors)
+
+
+def drive(port: int, path: str, auth: str, bodies: list[bytes], clients: int) -> tuple[float, int]:
+    """Send the bodies over `clients` keep-alive connections; return (seconds, failed)."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(clients + 1)
+    results = ctx.Queue()
+    shares = [bodies[i::clients] for i in range(clients)]
+    procs = [
+        ctx.Process(target=_client, args=(port, path, auth, share, barrier, results))
+        for share in shares
+    ]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    failed = sum(results.get() for _ in procs)
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join()
+    return elapsed, failed
+
+
+# ---------------------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------------------
+
+
+def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "gunicorn", "metrics_source.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
+        "--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not become healthy within 30 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=60_000, help="events for the batch run")
+    parser.add_argument("--track-events", type=int, default=8_000, help="events for /v1/track")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--clients", type=int, default=3, help="client processes")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL")
+    if not base_url or not os.environ.get("REDIS_URL"):
+        raise SystemExit("set DATABASE_URL and REDIS_URL (or run `make bench`)")
+    bench_name = (urlsplit(base_url).path.lstrip("/") or "metrics_source") + "_bench"
+    admin_url = with_database(base_url, "postgres")
+    bench_url = with_database(base_url, bench_name)
+    with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+        conn.execute(f'CREATE DATABASE "{bench_name}"')
+
+    env = dict(os.environ, DATABASE_URL=bench_url, DJANGO_SETTINGS_MODULE="metrics_source.settings")
+    env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    make_key = (
+        "from metrics_source.sources import source_create;"
+        "print(source_create(name='bench')[1])"
+    )
+    write_key = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", make_key],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+    random.seed(7)
+    start = datetime.now(UTC) - timedelta(days=1)
+    batch_events = [make_event(n, start) for n in range(args.events)]
+    track_events = [make_event(n, start) for n in range(args.track_events)]
+    avg_size = sum(len(orjson.dumps(e)) for e in batch_events[:1000]) / 1000
+    print(f"machine: {os.cpu_count()} cores; events of about {avg_size:.0f} bytes")
+
+    baseline = copy_baseline(bench_url, batch_events)
+    print(f"baseline  COPY into a bare table (unique message_id, jsonb), one stream: "
+          f"{baseline:10,.0f} events/s")  # fmt: skip
+
+    port = free_port()
+    server = start_server(env, port, args.workers)
+    try:
+        batches = [
+            orjson.dumps({"batch": batch_events[i : i + 100], "sentAt": datetime.now(UTC).isoformat()})
+            for i in range(0, len(batch_events), 100)
+        ]
+        # Warm up each worker's connection and imports with one distinct batch each.
+        warm = [orjson.dumps({"batch": [make_event(n, start) for n in range(100)]}) for _ in range(6)]
+        drive(port, "/v1/batch", auth, warm, args.clients)
+        seconds, failed = drive(port, "/v1/batch", auth, batches, args.clients)
+        batch_rate = len(batch_events) / seconds
+        print(f"/v1/batch 100 events per request, {args.clients} clients, {args.workers} workers: "
+              f"{batch_rate:10,.0f} events/s  ({batch_rate / baseline:.0%} of COPY; "
+              f"{failed} failed requests)")  # fmt: skip
+
+        singles = [orjson.dumps(e) for e in track_events]
+        seconds, failed = drive(port, "/v1/track", auth, singles, args.clients)
+        track_rate = len(singles) / seconds
+        print(f"/v1/track 1 event per request,  {args.clients} clients, {args.workers} workers: "
+              f"{track_rate:10,.0f} requests/s ({failed} failed requests)")  # fmt: skip
+
+        with psycopg.connect(psycopg_url(bench_url)) as conn:
+            stored = conn.execute("SELECT count(*) FROM metrics_source_event").fetchone()[0]
+        expected = len(batch_events) + len(track_events) + 600
+        print(f"stored rows: {stored:,} (expected {expected:,})")
+        print(f"ratio batch/COPY: {batch_rate / baseline:.2f}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
