@@ -73,7 +73,8 @@ def make_event(n: int, start: datetime) -> dict:
         },
     }
     if channel == "push":
-        event["properties"]["recipients"] = [{"device_id": uuid.uuid4().hex, "device_platform": "ios"}]
+        device = {"device_id": uuid.uuid4().hex, "device_platform": "ios"}
+        event["properties"]["recipients"] = [device]
     return event
 
 
@@ -102,14 +103,15 @@ def copy_baseline(db_url: str, events: list[dict]) -> float:
     with psycopg.connect(psycopg_url(db_url), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_copy_baseline")
         conn.execute(
-            "CREATE TABLE bench_copy_baseline (message_id text NOT NULL UNIQUE, event jsonb NOT NULL)"
+            "CREATE TABLE bench_copy_baseline"
+            " (message_id text NOT NULL UNIQUE, event jsonb NOT NULL)"
         )
         started = time.perf_counter()
         # One COPY stream in one transaction: the fastest way PostgreSQL loads rows.
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy("COPY bench_copy_baseline (message_id, event) FROM STDIN") as copy:
-                for event, line in zip(events, lines, strict=True):
-                    copy.write_row((event["messageId"], line))
+        copy_sql = "COPY bench_copy_baseline (message_id, event) FROM STDIN"
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for event, line in zip(events, lines, strict=True):
+                copy.write_row((event["messageId"], line))
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_copy_baseline")
     return len(events) / elapsed
@@ -203,8 +205,7 @@ def main() -> None:
     env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     make_key = (
-        "from metrics_source.sources import source_create;"
-        "print(source_create(name='bench')[1])"
+        "from metrics_source.sources import source_create;print(source_create(name='bench')[1])"
     )
     write_key = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", make_key],
@@ -226,12 +227,15 @@ def main() -> None:
     port = free_port()
     server = start_server(env, port, args.workers)
     try:
+        sent_at = datetime.now(UTC).isoformat()
         batches = [
-            orjson.dumps({"batch": batch_events[i : i + 100], "sentAt": datetime.now(UTC).isoformat()})
+            orjson.dumps({"batch": batch_events[i : i + 100], "sentAt": sent_at})
             for i in range(0, len(batch_events), 100)
         ]
         # Warm up each worker's connection and imports with one distinct batch each.
-        warm = [orjson.dumps({"batch": [make_event(n, start) for n in range(100)]}) for _ in range(6)]
+        warm = [
+            orjson.dumps({"batch": [make_event(n, start) for n in range(100)]}) for _ in range(6)
+        ]
         drive(port, "/v1/batch", auth, warm, args.clients)
         seconds, failed = drive(port, "/v1/batch", auth, batches, args.clients)
         batch_rate = len(batch_events) / seconds
