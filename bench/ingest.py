@@ -167,7 +167,7 @@ def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
         sys.executable, "-m", "gunicorn", "metrics_source.wsgi:application",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
         "--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
-        "--log-level", "warning",
+        "--log-level", "warning", "--no-control-socket",
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30

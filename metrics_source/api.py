@@ -8,6 +8,7 @@ bad event must not fail its whole batch.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ from metrics_source.ingest import (
     events_ingest_webhooks,
 )
 from metrics_source.models import Source
-from metrics_source.request_body import BodyError, read_body, read_json_body
+from metrics_source.request_body import BodyError, parse_json, read_body, read_json_body
 from metrics_source.schemas import (
     CatalogOut,
     ErrorOut,
@@ -101,15 +102,15 @@ def _body_error(request: HttpRequest, exc: BodyError) -> HttpResponse:
     return _error(request, exc.status, exc.message)
 
 
-def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+def _database_unavailable(request: HttpRequest, exc: object) -> HttpResponse:
     # Never 2xx without a commit: the sender must retry.
     response = _error(request, 503, "the database is unavailable; nothing was stored, retry later")
     response["Retry-After"] = "5"
     return response
 
 
-for _exc in (OperationalError, InterfaceError):
-    api.add_exception_handler(_exc, _database_unavailable)
+api.add_exception_handler(OperationalError, _database_unavailable)
+api.add_exception_handler(InterfaceError, _database_unavailable)
 
 
 # ------------------------------------------------------------------------------------------
@@ -269,8 +270,13 @@ for _call_type in ("identify", "page", "screen", "group", "alias"):
 webhooks = Router(tags=["reporting webhooks"])
 
 
+# What a SlugField accepts; anything else (a NUL byte, a very long path) names no source and
+# must not reach the database, which would refuse it with an error instead of "not found".
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+
+
 def _webhook_source(slug: str) -> Source:
-    source = Source.objects.filter(slug=slug).first()
+    source = Source.objects.filter(slug=slug).first() if _SLUG.fullmatch(slug) else None
     if source is None:
         raise AuthError(401, "unknown source")
     if not source.enabled:
@@ -295,15 +301,15 @@ def _webhook_source(slug: str) -> Source:
 )
 def customerio_webhook(request: HttpRequest, slug: str):
     source = _webhook_source(slug)
-    read_body(request, limit=MAX_WEBHOOK_BYTES)  # size and type checks before the HMAC
+    data = read_body(request, limit=MAX_WEBHOOK_BYTES)  # size and type checks before the HMAC
     sent_at = verify_customerio_signature(
         secret=source.webhook_signing_secret,
         timestamp_header=request.headers.get("X-CIO-Timestamp"),
         signature_header=request.headers.get("X-CIO-Signature"),
-        body=request.body,
+        body=request.body,  # the bytes as sent are what was signed
         tolerance_seconds=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
     )
-    payload = read_json_body(request, limit=MAX_WEBHOOK_BYTES)
+    payload = parse_json(data)
     result = events_ingest_webhooks(
         source=source, payloads=[payload], sent_at=datetime.fromtimestamp(sent_at, tz=UTC)
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -41,7 +40,7 @@ def write_key_from_authorization(header: str) -> str | None:
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
             return None
         user, _, _password = decoded.partition(":")
         return user or None
@@ -75,17 +74,22 @@ def verify_customerio_signature(
     """
     if not timestamp_header or not signature_header:
         raise AuthError(401, "missing X-CIO-Timestamp or X-CIO-Signature header")
-    try:
-        sent_at = int(timestamp_header.strip())
-    except ValueError:
-        raise AuthError(401, "X-CIO-Timestamp must be unix seconds") from None
+    timestamp = timestamp_header.strip()
+    # ASCII digits of a sane length only: int() alone would accept "1_000" or a 5,000-digit
+    # number that cannot be compared with the clock.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise AuthError(401, "X-CIO-Timestamp must be unix seconds")
+    sent_at = int(timestamp)
     current = time.time() if now is None else now
     if abs(current - sent_at) > tolerance_seconds:
         raise AuthError(
             401, f"X-CIO-Timestamp is more than {tolerance_seconds} s from the server's clock"
         )
-    signed = b"v0:" + str(sent_at).encode() + b":" + body
+    # The timestamp exactly as sent is what the sender signed.
+    signed = b"v0:" + timestamp.encode() + b":" + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature_header.strip().lower()):
+    signature = signature_header.strip().lower()
+    # compare_digest refuses non-ASCII text; such a header cannot be a hex digest anyway.
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):
         raise AuthError(401, "X-CIO-Signature does not match the request body")
     return sent_at

@@ -214,13 +214,17 @@ def event_type_for_webhook(
 ) -> EventType | None:
     """Map a reporting webhook's (object_type, metric) to an event type, or None if unknown.
 
-    ``unsubscribed`` is both a message metric (email, with a delivery) and a person-level
-    change (no delivery): the data decides which.
+    ``unsubscribed`` is both a message metric (email only, with a delivery) and a person-level
+    change: the data decides which. Any other channel's unsubscribe (an SMS "STOP" reply, say)
+    is the person-level change, even when it names the delivery that triggered it.
     """
-    person_level = metric != "unsubscribed" or object_type == "customer" or not has_delivery
-    if metric in WEBHOOK_PERSON_EVENTS and person_level:
-        return WEBHOOK_PERSON_EVENTS[metric]
     channel = WEBHOOK_OBJECT_TYPES.get(object_type)
+    person_event = WEBHOOK_PERSON_EVENTS.get(metric)
+    if person_event is not None:
+        if channel is None and object_type != "customer":
+            return None
+        if not (metric == "unsubscribed" and channel is Channel.EMAIL and has_delivery):
+            return person_event
     our_metric = WEBHOOK_METRICS.get(metric)
     if channel is None or our_metric is None:
         return None
@@ -228,7 +232,9 @@ def event_type_for_webhook(
 
 
 def webhook_pairs() -> list[tuple[str, str, EventType]]:
-    """Every (object_type, metric) pair the mapping accepts, with its event type."""
+    """Every (object_type, metric) pair Customer.io's reporting webhooks list, with its event
+    type. Person-level metrics are listed under ``customer``; they are accepted under any
+    channel's object_type too, since that names the channel that triggered the change."""
     pairs: list[tuple[str, str, EventType]] = []
     for object_type, channel in WEBHOOK_OBJECT_TYPES.items():
         for webhook_metric, metric in WEBHOOK_METRICS.items():

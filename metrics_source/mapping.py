@@ -25,8 +25,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from metrics_source.catalog import Channel, EventType, event_type_by_name, event_type_for_webhook
 
 MAX_MESSAGE_ID_LENGTH = 200
+# The user_id and anonymous_id columns. Longer ids are refused, never truncated: two people
+# whose ids share a prefix must not become one.
 MAX_ID_LENGTH = 200
-_BIGINT_MAX = 2**63 - 1
+# Typed string columns that only mirror a property: a longer value leaves the column NULL
+# and stays in the properties.
+MAX_DELIVERY_ID_LENGTH = 200
+MAX_JOURNEY_ID_LENGTH = 100
+MAX_EMAIL_LENGTH = 320
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+# Integers with more bits than this have more digits than any id column holds; str() of much
+# larger ones is slow and, past 4,300 digits, raises.
+_MAX_ID_INT_BITS = 1024
 
 # Parent and other integer ids that get a typed column of their own.
 INTEGER_ID_PROPERTIES = (
@@ -51,25 +61,35 @@ def iso(moment: datetime) -> str:
 
 def _clean_id(value: Any) -> str | None:
     """An identifier as a non-empty string (SDKs send numbers too), or None."""
+    if isinstance(value, str):
+        return value.strip() or None
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        value = str(int(value)) if float(value).is_integer() else str(value)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value[:MAX_ID_LENGTH] if value else None
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= _MAX_ID_INT_BITS else None
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    return None
 
 
 def _int_id(value: Any) -> int | None:
-    """A typed integer id column; values that are not integers stay only in properties."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if -_BIGINT_MAX <= value <= _BIGINT_MAX else None
-    if isinstance(value, str) and value.isdigit() and len(value) < 19:
-        return int(value)
+    """A typed integer id column; values that are not 64-bit integers stay only in properties.
+
+    Strings of ASCII digits count (some senders quote ids); other digits (``"²"``, Arabic-Indic
+    numerals) do not, since ``str.isdigit`` accepts characters ``int`` cannot read.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _BIGINT_MIN <= value <= _BIGINT_MAX else None
+    if isinstance(value, str) and 0 < len(value) <= 19 and value.isascii() and value.isdigit():
+        number = int(value)
+        return number if number <= _BIGINT_MAX else None
     return None
+
+
+def _column_text(value: Any, limit: int) -> str | None:
+    """A string id for a typed column, or None when absent or too long for the column."""
+    text = _clean_id(value)
+    return text if text is not None and len(text) <= limit else None
 
 
 # --------------------------------------------------------------------------------------
@@ -93,7 +113,7 @@ def track_event_from_webhook(
     if len(event_id) > MAX_MESSAGE_ID_LENGTH:
         raise MappingError(f"event_id is longer than {MAX_MESSAGE_ID_LENGTH} characters")
     # Customer.io's published preferences-changed schema spells the field object_type_type.
-    object_type = payload.get("object_type", payload.get("object_type_type"))
+    object_type = payload.get("object_type") or payload.get("object_type_type")
     metric = payload.get("metric")
     if not isinstance(object_type, str) or not isinstance(metric, str):
         raise MappingError("object_type and metric are required strings")
@@ -118,7 +138,8 @@ def track_event_from_webhook(
     user_id = _clean_id(identifiers.get("id")) or _clean_id(data.get("customer_id"))
     email = _clean_id(identifiers.get("email")) or _clean_id(data.get("email_address"))
     recipient = data.get("recipient")
-    if email is None and isinstance(recipient, str) and "@" in recipient:
+    # Only an email's recipient is an address; a webhook's is a URL, a Slack one a channel.
+    if email is None and object_type == "email" and isinstance(recipient, str):
         email = recipient.strip() or None
     # The person's email stands in for a missing id, as in multi-identifier workspaces; with
     # neither, the Customer.io id still ties the event to a person.
@@ -169,7 +190,9 @@ class TrackCall(BaseModel):
     """One track call as SDKs send it. Plain pydantic (not ninja.Schema): it is validated
     once per event on the hot path, where ninja's extra machinery costs several times more."""
 
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    # No str_strip_whitespace: it would strip the keys of properties and context too, and
+    # "plan" and "plan " would collapse into one. The few fields that are trimmed say so.
+    model_config = ConfigDict(extra="allow")
 
     type: str = "track"
     event: str
@@ -186,7 +209,10 @@ class TrackCall(BaseModel):
     @field_validator("messageId")
     @classmethod
     def _message_id_length(cls, value: str | None) -> str | None:
-        if value is not None and len(value) > MAX_MESSAGE_ID_LENGTH:
+        if value is None:
+            return None
+        value = value.strip()
+        if len(value) > MAX_MESSAGE_ID_LENGTH:
             raise ValueError(f"must be at most {MAX_MESSAGE_ID_LENGTH} characters")
         return value or None
 
@@ -230,7 +256,7 @@ def track_event_from_call(
         parsed = TrackCall.model_validate(call)
     except ValidationError as error:
         raise MappingError(describe_validation_error(error)) from None
-    if parsed.type != "track":
+    if parsed.type != "track" and parsed.type.strip() != "track":
         raise MappingError(f"type must be 'track', got {parsed.type!r}")
     event_type = event_type_by_name(parsed.event)
     if event_type is None:
@@ -245,11 +271,19 @@ def track_event_from_call(
     sent_at = parsed.sentAt or batch_sent_at
     original = parsed.originalTimestamp
     timestamp = parsed.timestamp
-    if timestamp is None:
-        # Clock-skew correction, as Segment does: trust the server's clock for the offset.
-        timestamp = received_at - (sent_at - original) if original and sent_at else received_at
-    if original is None:
-        original = parsed.timestamp or timestamp
+    try:
+        if timestamp is None:
+            # Clock-skew correction, as Segment does: trust the server's clock for the offset.
+            timestamp = received_at - (sent_at - original) if original and sent_at else received_at
+        if original is None:
+            original = parsed.timestamp or timestamp
+        timestamp_iso, original_iso = iso(timestamp), iso(original)
+        sent_at_iso = iso(sent_at) if sent_at is not None else None
+    except OverflowError:
+        # A valid datetime can still fall outside the calendar once corrected or made UTC.
+        raise MappingError(
+            "timestamp, originalTimestamp or sentAt is out of range (years 1 to 9999 in UTC)"
+        ) from None
 
     context = parsed.context or {}
     if batch_context:
@@ -264,10 +298,10 @@ def track_event_from_call(
     if anonymous_id:
         event["anonymousId"] = anonymous_id
     event["messageId"] = parsed.messageId or f"ms-{uuid.uuid4()}"
-    event["timestamp"] = iso(timestamp)
-    event["originalTimestamp"] = iso(original)
-    if sent_at is not None:
-        event["sentAt"] = iso(sent_at)
+    event["timestamp"] = timestamp_iso
+    event["originalTimestamp"] = original_iso
+    if sent_at_iso is not None:
+        event["sentAt"] = sent_at_iso
     event["context"] = context
     event["properties"] = parsed.properties or {}
     if integrations:
@@ -322,8 +356,49 @@ def _refuse_nul(*json_texts: str) -> None:
             raise MappingError("NUL characters (\\u0000) cannot be stored")
 
 
-def _parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _storable_text(name: str, value: str) -> None:
+    """Refuse text PostgreSQL cannot hold: NUL, and lone surrogates (not valid UTF-8)."""
+    if "\x00" in value:
+        raise MappingError(f"{name}: NUL characters (\\u0000) cannot be stored")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise MappingError(f"{name} is not valid Unicode text") from None
+
+
+def _identity(event: dict[str, Any], key: str) -> str | None:
+    value = event.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{key} must be a string")
+    if len(value) > MAX_ID_LENGTH:
+        raise MappingError(f"{key} is longer than {MAX_ID_LENGTH} characters")
+    _storable_text(key, value)
+    return value or None
+
+
+def _object(event: dict[str, Any], key: str) -> dict[str, Any]:
+    value = event.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MappingError(f"{key} must be an object")
+    return value
+
+
+def _moment(event: dict[str, Any], key: str, *, required: bool = False) -> datetime | None:
+    value = event.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{key} must be an ISO 8601 timestamp")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise MappingError(f"{key} is not an ISO 8601 timestamp") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def row_from_track_event(
@@ -333,34 +408,56 @@ def row_from_track_event(
     received_at: datetime,
     raw_json: str,
 ) -> EventRow:
-    properties = event.get("properties") or {}
-    context = event.get("context") or {}
-    traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
-    anonymous_id = event.get("anonymousId")
-    email = _clean_id(traits.get("email"))
+    """The typed row for a semantic track event; MappingError if it cannot be stored.
+
+    ``raw_json`` is the event as received, stored beside it; it is checked for NUL too.
+    """
+    if not isinstance(event, dict):
+        raise MappingError("a track event must be a JSON object")
+    message_id = event.get("messageId")
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
+        raise MappingError(
+            f"messageId must be a non-empty string of at most {MAX_MESSAGE_ID_LENGTH} characters"
+        )
+    _storable_text("messageId", message_id)
+    user_id = _identity(event, "userId")
+    anonymous_id = _identity(event, "anonymousId")
+    properties = _object(event, "properties")
+    context = _object(event, "context")
+    traits = context.get("traits")
+    email = _clean_id(traits.get("email")) if isinstance(traits, dict) else None
     if email is None and anonymous_id and "@" in anonymous_id:
         email = anonymous_id
-    properties_json = orjson.dumps(properties).decode()
-    context_json = orjson.dumps(context).decode()
+    try:
+        properties_json = orjson.dumps(properties).decode()
+        context_json = orjson.dumps(context).decode()
+    except orjson.JSONEncodeError as error:
+        # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
+        raise MappingError(f"the event cannot be stored as JSON: {error}") from None
     _refuse_nul(raw_json, properties_json, context_json)
-    integer_ids = {name: _int_id(properties.get(name)) for name in INTEGER_ID_PROPERTIES}
     return EventRow(
-        message_id=event["messageId"],
+        message_id=message_id,
         event=event_type.name,
         channel=event_type.channel.value,
         metric=event_type.metric.value,
         semantic=event_type.semantic,
-        user_id=event.get("userId"),
+        user_id=user_id,
         anonymous_id=anonymous_id,
-        email=email[:320] if email else None,
-        delivery_id=_clean_id(properties.get("delivery_id")),
-        journey_id=_clean_id(properties.get("journey_id")),
-        timestamp=datetime.fromisoformat(event["timestamp"]),
-        original_timestamp=_parse_iso(event.get("originalTimestamp")),
-        sent_at=_parse_iso(event.get("sentAt")),
+        email=email if email is not None and len(email) <= MAX_EMAIL_LENGTH else None,
+        delivery_id=_column_text(properties.get("delivery_id"), MAX_DELIVERY_ID_LENGTH),
+        journey_id=_column_text(properties.get("journey_id"), MAX_JOURNEY_ID_LENGTH),
+        campaign_id=_int_id(properties.get("campaign_id")),
+        broadcast_id=_int_id(properties.get("broadcast_id")),
+        newsletter_id=_int_id(properties.get("newsletter_id")),
+        transactional_message_id=_int_id(properties.get("transactional_message_id")),
+        action_id=_int_id(properties.get("action_id")),
+        content_id=_int_id(properties.get("content_id")),
+        trigger_id=_int_id(properties.get("trigger_id")),
+        timestamp=_moment(event, "timestamp", required=True),
+        original_timestamp=_moment(event, "originalTimestamp"),
+        sent_at=_moment(event, "sentAt"),
         received_at=received_at,
         properties_json=properties_json,
         context_json=context_json,
         raw_json=raw_json,
-        **integer_ids,
     )

@@ -111,13 +111,12 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "metrics_source.staticfiles.ManifestOrPlainStorage"
         )
     },
 }
 # Serve static files straight from the apps when collectstatic has not run (local use, tests).
 WHITENOISE_USE_FINDERS = True
-WHITENOISE_MANIFEST_STRICT = False
 
 LOGIN_URL = "admin:login"
 

@@ -46,3 +46,10 @@ def cio_signature_headers(secret: str, body: bytes, timestamp: int | None = None
     ts = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), b"v0:%d:" % ts + body, hashlib.sha256).hexdigest()
     return {"X-CIO-Timestamp": str(ts), "X-CIO-Signature": digest}
+
+
+def basic_auth(write_key: str) -> str:
+    """``Authorization`` value as Segment-compatible SDKs send it: Basic base64(writeKey:)."""
+    import base64
+
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()

@@ -1,0 +1,168 @@
+"""With PostgreSQL unreachable, a real gunicorn serving the project answers 503 with a JSON error,
+never 2xx (the sender must retry), and gives away no secret."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+
+from tests.conftest import basic_auth, cio_signature_headers
+
+PROJECT = Path(__file__).resolve().parent.parent
+DB_PASSWORD = "db-pa55word-never-shown"
+WRITE_KEY = "msk_write-key-never-shown-0123456789"
+WEBHOOK_SECRET = "cio-secret-never-shown"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn on a free port whose DATABASE_URL names a loopback port that refuses
+    connections (bound, never listening, held for the whole module)."""
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    database_url = (
+        f"postgres://metrics:{DB_PASSWORD}@127.0.0.1:{refusing.getsockname()[1]}/metrics_source"
+    )
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "DATABASE_CONNECT_TIMEOUT": "2",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "metrics_source.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--timeout",
+        "30",
+        "--no-control-socket",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # The socket listens at once but the worker may still be importing Django: wait for
+        # a first answer, within a bound.
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                requests.get(f"{base}/healthz", timeout=10)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        yield base, database_url, log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        refusing.close()
+
+
+def assert_503_without_secrets(response, database_url):
+    assert response.status_code == 503, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    text = response.text
+    for secret in (
+        DB_PASSWORD,
+        WRITE_KEY,
+        WEBHOOK_SECRET,
+        database_url,
+        database_url.rsplit(":", 1)[1],
+    ):
+        assert secret not in text
+    return response.json()
+
+
+def test_batch_is_503_not_2xx(server):
+    base, database_url, _ = server
+    body = {"batch": [{"type": "track", "event": "Email Sent", "userId": "u", "messageId": "m"}]}
+    response = requests.post(
+        f"{base}/v1/batch",
+        data=orjson.dumps(body),
+        timeout=30,
+        headers={"Authorization": basic_auth(WRITE_KEY), "Content-Type": "application/json"},
+    )
+    answer = assert_503_without_secrets(response, database_url)
+    assert "database" in answer["error"]
+    assert response.headers["Retry-After"].isdigit()
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/identify"])
+def test_other_tracking_calls_are_503(server, path):
+    base, database_url, _ = server
+    body = {"type": "track", "event": "Email Sent", "userId": "u", "writeKey": WRITE_KEY}
+    response = requests.post(
+        f"{base}{path}",
+        data=gzip.compress(orjson.dumps(body)),
+        timeout=30,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert "database" in assert_503_without_secrets(response, database_url)["error"]
+
+
+def test_webhook_is_503(server):
+    base, database_url, _ = server
+    payload = orjson.dumps(
+        {
+            "event_id": "01HDOWN",
+            "object_type": "email",
+            "metric": "sent",
+            "timestamp": 1717230000,
+            "data": {"delivery_id": "d"},
+        }
+    )
+    headers = {"Content-Type": "application/json", **cio_signature_headers(WEBHOOK_SECRET, payload)}
+    response = requests.post(
+        f"{base}/webhooks/customerio/main", data=payload, headers=headers, timeout=30
+    )
+    assert "database" in assert_503_without_secrets(response, database_url)["error"]
+
+
+def test_healthz_is_503_naming_the_database(server):
+    base, database_url, _ = server
+    response = requests.get(f"{base}/healthz", timeout=30)
+    answer = assert_503_without_secrets(response, database_url)
+    assert answer["status"] == "unavailable"
+    assert answer["database"].startswith("down")
+    assert answer["broker"] == "ok"
+
+
+def test_the_server_log_keeps_the_secrets_too(server):
+    base, database_url, log_path = server
+    requests.post(
+        f"{base}/v1/batch",
+        data=b'{"batch": []}',
+        timeout=30,
+        headers={"Authorization": basic_auth(WRITE_KEY), "Content-Type": "application/json"},
+    )
+    log = log_path.read_text()
+    assert "Service Unavailable" in log  # the failures are logged...
+    for secret in (DB_PASSWORD, WRITE_KEY, database_url):
+        assert secret not in log  # ...without what must stay private

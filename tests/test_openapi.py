@@ -1,0 +1,77 @@
+"""The API documentation works offline: the page's scripts and styles are our own static files,
+and the OpenAPI document lists the public endpoints."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+_ASSET = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""", re.I)
+
+
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory):
+    """Static files collected as a production deploy does it (hashed names, a manifest)."""
+    root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+def _check_docs_page(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assets = _ASSET.findall(html)
+    scripts = [url for url in assets if url.endswith(".js")]
+    styles = [url for url in assets if url.endswith(".css")]
+    assert scripts and styles, html
+    for url in assets:
+        parts = urlsplit(url)
+        # Same origin: no scheme, no host (a CDN would need both, or a protocol-relative //).
+        assert not parts.scheme and not parts.netloc, url
+        assert parts.path.startswith("/static/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        body = b"".join(asset.streaming_content) if asset.streaming else asset.content
+        assert len(body) > 100, url
+    assert "cdn" not in html.lower()
+    # The page points Swagger UI at our own OpenAPI document.
+    assert "/api/openapi.json" in html
+
+
+def test_docs_page_loads_its_assets_from_our_static_files(client, collected_static):
+    _check_docs_page(client)
+
+
+def test_docs_page_works_before_collectstatic(client, settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path  # nothing collected
+    _check_docs_page(client)
+
+
+def test_openapi_document_lists_the_public_endpoints(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    paths = document["paths"]
+    for path in ("/v1/batch", "/v1/track", "/webhooks/customerio/{slug}", "/healthz"):
+        assert path in paths, sorted(paths)
+    for kind in ("identify", "page", "screen", "group", "alias"):
+        assert f"/v1/{kind}" in paths
+    batch = paths["/v1/batch"]["post"]
+    # The request body is described although the endpoint parses it by hand.
+    schema = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["batch"]["maxItems"] == 2500
+    assert {"200", "400", "401", "403", "413", "415", "503"} <= set(batch["responses"])
+    # The tracking API declares its write-key auth; the webhook has its own signature.
+    assert batch.get("security")
+    webhook = paths["/webhooks/customerio/{slug}"]["post"]
+    assert {"200", "400", "401", "403", "503"} <= set(webhook["responses"])
+    assert paths["/healthz"]["get"]["responses"].keys() >= {"200", "503"}

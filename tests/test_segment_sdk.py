@@ -1,0 +1,116 @@
+"""An unmodified Segment SDK (segment-analytics-python) pointed at a live server just works:
+its consumer thread batches the calls, POSTs /v1/batch over real HTTP, and every track call is
+stored exactly once with the SDK's own messageId."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.core.signals import request_started
+from segment.analytics import Client
+
+from metrics_source.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TRACK_CALLS = 150  # more than one SDK batch (100 calls each)
+
+
+@pytest.fixture
+def requests_seen():
+    """The path and encoding of each request the live server receives (read from its WSGI
+    environ, so it is what really came over the wire)."""
+    seen: list[dict[str, str]] = []
+    lock = threading.Lock()
+
+    def record(sender, environ, **kwargs):
+        with lock:
+            seen.append(
+                {
+                    "path": environ.get("PATH_INFO", ""),
+                    "encoding": environ.get("HTTP_CONTENT_ENCODING", ""),
+                    "authorization": environ.get("HTTP_AUTHORIZATION", ""),
+                }
+            )
+
+    request_started.connect(record, weak=False)
+    yield seen
+    request_started.disconnect(record)
+
+
+@pytest.mark.parametrize("use_gzip", [False, True], ids=["default", "gzip"])
+def test_sdk_calls_are_stored_exactly_once(live_server, source, requests_seen, use_gzip):
+    errors: list[Exception] = []
+    options = {"gzip": True} if use_gzip else {}
+    analytics = Client(
+        source.write_key,
+        host=live_server.url,
+        on_error=lambda error, batch: errors.append(error),
+        max_retries=0,  # a failure must show up here, not be retried for minutes
+        timeout=10,
+        upload_interval=0.05,
+        **options,
+    )
+    assert analytics.gzip is use_gzip
+    happened_at = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
+    message_ids = []
+    try:
+        for i in range(TRACK_CALLS):
+            ok, message = analytics.track(
+                user_id=f"user-{i % 7}",
+                event="Email Opened" if i % 2 else "Push Delivered",
+                properties={"delivery_id": f"delivery-{i}", "campaign_id": 1000 + i},
+                context={"traits": {"email": f"user-{i % 7}@example.com"}},
+                timestamp=happened_at,
+            )
+            assert ok
+            message_ids.append(message["messageId"])
+        ok, identify = analytics.identify(user_id="user-1", traits={"plan": "pro"})
+        assert ok
+        analytics.flush()
+    finally:
+        analytics.shutdown()
+
+    assert errors == []
+    assert len(set(message_ids)) == TRACK_CALLS
+    rows = {row.message_id: row for row in Event.objects.all()}
+    assert sorted(rows) == sorted(message_ids)  # each once, and nothing else
+    assert identify["messageId"] not in rows
+    for i, message_id in enumerate(message_ids):
+        row = rows[message_id]
+        assert row.source_id == source.source.pk
+        assert row.event == ("Email Opened" if i % 2 else "Push Delivered")
+        assert (row.user_id, row.email) == (f"user-{i % 7}", f"user-{i % 7}@example.com")
+        assert (row.delivery_id, row.campaign_id) == (f"delivery-{i}", 1000 + i)
+        assert row.timestamp == happened_at
+        assert row.sent_at is not None  # the SDK's batch-level sentAt applied to each call
+        assert row.context["library"]["name"] == "analytics-python"
+
+    uploads = [r for r in requests_seen if r["path"] == "/v1/batch"]
+    assert len(uploads) >= 2, requests_seen
+    assert len(uploads) == len(requests_seen)
+    assert all(r["authorization"].startswith("Basic ") for r in uploads)
+    assert {r["encoding"] for r in uploads} == {"gzip" if use_gzip else ""}
+
+
+def test_sdk_with_an_unknown_key_gets_401_and_nothing_is_stored(live_server, source):
+    errors: list[Exception] = []
+    analytics = Client(
+        "msk_not-a-real-key",
+        host=live_server.url,
+        on_error=lambda error, batch: errors.append(error),
+        max_retries=0,
+        timeout=10,
+        upload_interval=0.05,
+    )
+    try:
+        analytics.track(user_id="u", event="Email Opened", properties={"delivery_id": "d"})
+        analytics.flush()
+    finally:
+        analytics.shutdown()
+    [error] = errors
+    assert error.status == 401
+    assert "unknown write key" in error.response.json()["error"]
+    assert not Event.objects.exists()
