@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -115,8 +116,10 @@ STORAGES = {
         )
     },
 }
-# Serve static files straight from the apps when collectstatic has not run (local use, tests).
+# Serve static files straight from the apps when collectstatic has not run (local use, tests);
+# WhiteNoise's warning about the then-missing STATIC_ROOT says nothing useful.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "admin:login"
 
