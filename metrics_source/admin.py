@@ -7,36 +7,84 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from metrics_source.models import Event, Source
 from metrics_source.sources import source_prepare_new, source_rotate_write_key
 
 
+def _copyable(text: str, *, wrap_at: str = "") -> SafeString:
+    """Text with a Copy button. The button copies the text of the element before it, so a
+    secret appears in the page once (templates/admin/metrics_source/_copy.html holds the script
+    and styles). ``wrap_at`` characters may end a line (<wbr> adds nothing to the copied text).
+    """
+    shown = conditional_escape(text)
+    for char in wrap_at:
+        shown = mark_safe(shown.replace(char, char + "<wbr>"))  # noqa: S308 (escaped above)
+    return format_html(
+        '<code class="ms-copy">{}</code><button type="button" class="ms-copy-button">Copy</button>',
+        shown,
+    )
+
+
+def webhook_url_for(request: HttpRequest, source: Source) -> str:
+    path = reverse("api:customerio_webhook", kwargs={"slug": source.slug})
+    return request.build_absolute_uri(path)
+
+
+class WriteOnlySecretField(forms.CharField):
+    """A secret that is never rendered back; blank means "keep the current one"."""
+
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        # Blank keeps the secret, so only a typed value is a change (and goes in the history).
+        return bool(data)
+
+
 class SourceForm(forms.ModelForm):
-    # Write-only: the saved secret is never rendered back into the page.
-    webhook_signing_secret = forms.CharField(
+    webhook_signing_secret = WriteOnlySecretField(
         required=False,
         strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        max_length=Source._meta.get_field("webhook_signing_secret").max_length,
+        label="Webhook signing secret",
         help_text=(
             "Customer.io's reporting-webhook signing key (Data & Integrations > Reporting "
-            "webhooks). Never shown again after saving; leave blank to keep the current one."
+            "webhooks). Never shown again after saving."
         ),
     )
     clear_webhook_signing_secret = forms.BooleanField(
-        required=False, help_text="Remove the secret (webhooks are then refused)."
+        required=False,
+        label="Remove the signing secret",
+        help_text="Webhooks for this source are then refused until a new secret is set.",
     )
 
     class Meta:
         model = Source
         fields = ["name", "slug", "enabled", "webhook_signing_secret"]
+        # The admin renders help text as HTML, so the model's "<slug>" would vanish.
+        help_texts = {"slug": "Names the source in its reporting-webhook URL."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Say whether a secret is set without rendering anything of it.
+        is_set = bool(self.instance.pk and self.instance.webhook_signing_secret)
+        secret = self.fields["webhook_signing_secret"]
+        secret.widget.attrs["placeholder"] = (
+            "set (type a new one to replace it)" if is_set else "not set"
+        )
+        if is_set:
+            secret.help_text += " Leave blank to keep the current one."
+        else:
+            secret.help_text += " Webhooks for this source are refused until it is set."
 
     def clean_webhook_signing_secret(self) -> str:
         new_secret = self.cleaned_data.get("webhook_signing_secret") or ""
@@ -45,6 +93,11 @@ class SourceForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("clear_webhook_signing_secret"):
+            if self.data.get(self.add_prefix("webhook_signing_secret")):
+                self.add_error(
+                    "clear_webhook_signing_secret",
+                    "Either enter a new secret or remove the current one, not both.",
+                )
             cleaned["webhook_signing_secret"] = ""
         return cleaned
 
@@ -53,10 +106,10 @@ def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -
     messages.warning(
         request,
         format_html(
-            "Write key for <strong>{}</strong>: <code>{}</code> &mdash; copy it now, it will not "
-            "be shown again.",
+            "Write key for <strong>{}</strong>: {} Copy it now: only its hash is stored, so it "
+            "will not be shown again.",
             source.name,
-            write_key,
+            _copyable(write_key),
         ),
     )
 
@@ -64,19 +117,57 @@ def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     form = SourceForm
-    list_display = [
-        "name",
-        "enabled",
-        "write_key_display",
-        "webhook_url",
-        "has_secret",
-        "created_at",
-    ]
+    list_display = ["name", "enabled", "has_secret", "write_key_display", "webhook_url"]
     list_filter = ["enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["write_key_display", "webhook_url", "created_at", "updated_at"]
+    readonly_fields = ["write_key_display", "created_at", "updated_at"]
     actions = ["rotate_write_key", "enable", "disable"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> Any:
+        secret_fields = ["webhook_signing_secret"]
+        if obj is not None and obj.webhook_signing_secret:
+            secret_fields.append("clear_webhook_signing_secret")
+        if obj is None:
+            return [(None, {"fields": ["name", "slug", "enabled", *secret_fields]})]
+        return [
+            (None, {"fields": ["name", "slug", "enabled"]}),
+            (
+                "Write key",
+                {
+                    "fields": ["write_key_display"],
+                    "description": "To replace the key, select the source in the list and "
+                    "run the “Rotate write key” action.",
+                },
+            ),
+            ("Reporting webhook", {"fields": secret_fields}),
+            (None, {"fields": ["created_at", "updated_at"]}),
+        ]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # The column needs the request to build an absolute URL; list_display callables get only
+        # the row, so the request is bound in a closure made for this request.
+        @admin.display(description="webhook URL")
+        def webhook_url(source: Source) -> str:
+            return _copyable(webhook_url_for(request, source), wrap_at="/")
+
+        return [webhook_url if name == "webhook_url" else name for name in self.list_display]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        source = self.get_object(request, unquote(object_id))
+        if source is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "webhook_url": webhook_url_for(request, source),
+                "has_secret": bool(source.webhook_signing_secret),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="write key")
     def write_key_display(self, source: Source) -> str:
@@ -84,8 +175,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="webhook URL")
     def webhook_url(self, source: Source) -> str:
-        if not source.slug:
-            return "—"
+        # Replaced per request by get_list_display; kept so the admin checks see the column.
         return reverse("api:customerio_webhook", kwargs={"slug": source.slug})
 
     @admin.display(boolean=True, description="signing secret")
@@ -131,45 +221,112 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-def _pretty_json(value: Any) -> str:
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+def _pretty_json(value: Any) -> SafeString:
+    return format_html(
+        '<pre class="ms-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
+    )
+
+
+# Event fields the detail page shows only when they hold a value.
+_SHOWN_WHEN_SET = frozenset(
+    {f.name for f in Event._meta.fields if f.name.endswith("_id") and f.name != "message_id"}
+    | {"email", "original_timestamp", "sent_at"}
+)
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = [
-        "event",
-        "message_id",
-        "user_id",
-        "delivery_id",
-        "timestamp",
-        "source",
-        "semantic",
-    ]
+    list_display = ["event", "timestamp", "user_id", "delivery_id", "message_id_short", "source"]
+    # Sorting millions of rows by a text column is slow; the default order is newest first.
+    sortable_by = ["timestamp"]
     list_filter = ["channel", "metric", "semantic", "origin", "source"]
-    # Exact matches only: each of these columns has an index.
+    # Declared so the search box shows; get_search_results does the (exact) matching.
     search_fields = ["=message_id", "=delivery_id", "=user_id"]
-    search_help_text = "Exact messageId, delivery_id or userId"
+    search_help_text = "An exact messageId, delivery_id or userId"
     ordering = ["-id"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_select_related = ["source"]
-    exclude = ["properties", "context", "raw"]
-    readonly_fields = [
-        f.name for f in Event._meta.fields if f.name not in ("properties", "context", "raw")
-    ] + ["properties_json", "context_json", "raw_json"]
+    readonly_fields = ["properties_json", "context_json", "raw_json"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "event",
+                    "channel",
+                    "metric",
+                    "semantic",
+                    "message_id",
+                    "source",
+                    "origin",
+                ]
+            },
+        ),
+        ("Person", {"fields": ["user_id", "anonymous_id", "email"]}),
+        (
+            "Message",
+            {
+                "fields": [
+                    "delivery_id",
+                    "campaign_id",
+                    "broadcast_id",
+                    "newsletter_id",
+                    "transactional_message_id",
+                    "action_id",
+                    "journey_id",
+                    "content_id",
+                    "trigger_id",
+                ]
+            },
+        ),
+        ("Time", {"fields": ["timestamp", "original_timestamp", "sent_at", "received_at"]}),
+        ("Payload", {"fields": ["properties_json", "context_json", "raw_json"]}),
+    ]
+
+    @admin.display(description="message id")
+    def message_id_short(self, event: Event) -> SafeString:
+        # Long ids are cut by CSS; the full id is in the tooltip and on the detail page.
+        return format_html('<span class="ms-id" title="{0}">{0}</span>', event.message_id)
 
     @admin.display(description="properties")
-    def properties_json(self, event: Event) -> str:
+    def properties_json(self, event: Event) -> SafeString:
         return _pretty_json(event.properties)
 
     @admin.display(description="context")
-    def context_json(self, event: Event) -> str:
+    def context_json(self, event: Event) -> SafeString:
         return _pretty_json(event.context)
 
     @admin.display(description="as received")
-    def raw_json(self, event: Event) -> str:
+    def raw_json(self, event: Event) -> SafeString:
         return _pretty_json(event.raw)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Event | None = None) -> Any:
+        # An event has one parent and few of the optional ids: rows of dashes hide the rest.
+        if obj is None:
+            return self.fieldsets
+        fieldsets = []
+        for name, options in self.fieldsets:
+            fields = [
+                f
+                for f in options["fields"]
+                if f not in _SHOWN_WHEN_SET or getattr(obj, f) is not None
+            ]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Event], search_term: str
+    ) -> tuple[QuerySet[Event], bool]:
+        # Exact and case-sensitive: "=field" would mean iexact, which compares UPPER() values,
+        # cannot use the indexes, and would merge delivery ids that differ only in case
+        # (they are base64).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = Q(message_id=term) | Q(delivery_id=term) | Q(user_id=term)
+        return queryset.filter(matches), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

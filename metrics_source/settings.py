@@ -122,6 +122,8 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "admin:login"
+# One-time secrets (a new write key) travel in a message: keep them server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Celery: Redis carries wake-ups only; PostgreSQL holds every piece of state.
 REDIS_URL = env_str("REDIS_URL")

@@ -1,0 +1,340 @@
+"""The admin, driven like an operator does: through its forms and actions, logged in as a
+superuser. Keys and secrets must be shown once or never, and events must stay read-only."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import orjson
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import call_command
+from django.test import Client, override_settings
+
+from metrics_source.ingest import events_ingest_calls
+from metrics_source.models import Event, Source
+from tests.conftest import cio_signature_headers
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collected_static(tmp_path_factory):
+    """Static files collected as a deploy does: with DEBUG off the admin's pages name them
+    through the manifest, which exists only after collectstatic."""
+    root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+SOURCES = "/admin/metrics_source/source/"
+EVENTS = "/admin/metrics_source/event/"
+WRITE_KEY = re.compile(r"msk_[A-Za-z0-9_-]{20,}")
+
+
+def track_status(write_key: str, message_id: str) -> int:
+    """POST one event to the tracking API with this write key, as an SDK would."""
+    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    body = {"event": "Email Opened", "userId": "42", "messageId": message_id}
+    response = Client().post(
+        "/v1/track", orjson.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+    return response.status_code
+
+
+def webhook_status(slug: str, secret: str, event_id: str) -> int:
+    payload = {
+        "event_id": event_id,
+        "object_type": "email",
+        "metric": "opened",
+        "timestamp": 1700000000,
+        "data": {"delivery_id": "d-1", "identifiers": {"id": "7"}},
+    }
+    body = orjson.dumps(payload)
+    response = Client().post(
+        f"/webhooks/customerio/{slug}",
+        body,
+        content_type="application/json",
+        headers=cio_signature_headers(secret, body),
+    )
+    return response.status_code
+
+
+def change_form_data(source: Source, **overrides: str) -> dict[str, str]:
+    data = {
+        "name": source.name,
+        "slug": source.slug,
+        "enabled": "on",
+        "webhook_signing_secret": "",
+        "_save": "Save",
+    }
+    data.update(overrides)
+    return data
+
+
+# ------------------------------------------------------------------------------------------
+# Sources
+# ------------------------------------------------------------------------------------------
+
+
+def test_created_source_shows_its_write_key_once_and_stores_only_its_hash(admin_client):
+    response = admin_client.post(
+        SOURCES + "add/",
+        {
+            "name": "Workspace A",
+            "slug": "workspace-a",
+            "enabled": "on",
+            "webhook_signing_secret": "created-secret-value",
+            "_save": "Save",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    keys = WRITE_KEY.findall(page)
+    assert len(keys) == 1, "the full key appears exactly once on the page"
+    write_key = keys[0]
+    assert "created-secret-value" not in page
+
+    source = Source.objects.get(slug="workspace-a")
+    assert source.write_key_hash == hashlib.sha256(write_key.encode()).hexdigest()
+    assert source.write_key_hint == write_key[-4:]
+    assert source.webhook_signing_secret == "created-secret-value"
+    for field in Source._meta.fields:
+        assert write_key not in str(getattr(source, field.attname)), field.name
+
+    assert track_status(write_key, "admin-created-1") == 200
+    # Never again: neither the list nor the source's own page shows it.
+    for url in (SOURCES, f"{SOURCES}{source.pk}/change/"):
+        later = admin_client.get(url).content.decode()
+        assert write_key not in later
+        assert f"msk_…{source.write_key_hint}" in later
+
+
+def test_change_form_never_renders_the_secret(admin_client, make_source):
+    source = make_source("Workspace B", secret="never-render-this-secret").source
+
+    page = admin_client.get(f"{SOURCES}{source.pk}/change/").content.decode()
+
+    assert "never-render-this-secret" not in page
+    assert 'placeholder="set (type a new one to replace it)"' in page
+
+
+def test_a_rejected_form_does_not_echo_the_typed_secret(admin_client, make_source):
+    make_source("Taken")
+    response = admin_client.post(
+        SOURCES + "add/",
+        {
+            "name": "Taken",
+            "slug": "taken-2",
+            "enabled": "on",
+            "webhook_signing_secret": "typed-but-rejected",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert "already exists" in response.content.decode()
+    assert "typed-but-rejected" not in response.content.decode()
+    assert not Source.objects.filter(slug="taken-2").exists()
+
+
+def test_blank_secret_keeps_it_new_one_replaces_it_clear_removes_it(admin_client, make_source):
+    created = make_source("Workspace C", secret="first-secret")
+    source, url = created.source, f"{SOURCES}{created.source.pk}/change/"
+
+    # Blank keeps the secret, and the history does not claim it changed.
+    response = admin_client.post(url, change_form_data(source), follow=True)
+    assert response.status_code == 200
+    source.refresh_from_db()
+    assert source.webhook_signing_secret == "first-secret"
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
+    assert webhook_status(source.slug, "first-secret", "01HADMINWEBHOOK001") == 200
+
+    # Both at once is refused rather than guessed.
+    response = admin_client.post(
+        url, change_form_data(source, webhook_signing_secret="x", clear_webhook_signing_secret="on")
+    )
+    assert response.status_code == 200
+    assert "not both" in response.content.decode()
+    source.refresh_from_db()
+    assert source.webhook_signing_secret == "first-secret"
+
+    # A new secret replaces it: the webhook endpoint now wants the new one.
+    response = admin_client.post(
+        url, change_form_data(source, webhook_signing_secret="second-secret"), follow=True
+    )
+    assert "second-secret" not in response.content.decode()
+    source.refresh_from_db()
+    assert source.webhook_signing_secret == "second-secret"
+    assert webhook_status(source.slug, "first-secret", "01HADMINWEBHOOK002") == 401
+    assert webhook_status(source.slug, "second-secret", "01HADMINWEBHOOK003") == 200
+
+    # Clearing removes it: webhooks are refused.
+    admin_client.post(url, change_form_data(source, clear_webhook_signing_secret="on"))
+    source.refresh_from_db()
+    assert source.webhook_signing_secret == ""
+    assert webhook_status(source.slug, "second-secret", "01HADMINWEBHOOK004") == 403
+    page = admin_client.get(url).content.decode()
+    assert "No signing secret is set" in page
+    assert "clear_webhook_signing_secret" not in page  # nothing left to remove
+
+
+def test_rotate_action_shows_the_new_key_once_and_the_old_one_stops_working(
+    admin_client, make_source
+):
+    created = make_source("Workspace D")
+    other = make_source("Workspace E")
+    assert track_status(created.write_key, "rotate-before") == 200
+
+    response = admin_client.post(
+        SOURCES,
+        {"action": "rotate_write_key", "_selected_action": [created.source.pk], "index": "0"},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    keys = WRITE_KEY.findall(page)
+    assert len(keys) == 1
+    new_key = keys[0]
+    assert new_key != created.write_key
+    assert track_status(created.write_key, "rotate-old") == 401
+    assert track_status(new_key, "rotate-new") == 200
+    assert track_status(other.write_key, "rotate-other") == 200  # only the selected source
+    assert new_key not in admin_client.get(SOURCES).content.decode()
+
+
+def test_source_list_shows_state_key_hint_and_absolute_webhook_url(admin_client, make_source):
+    with_secret = make_source("Workspace F").source
+    without_secret = make_source("Workspace G", secret="", enabled=False).source
+
+    page = admin_client.get(SOURCES).content.decode()
+    rows = {
+        name: row
+        for row in re.findall(r"<tr>.*?</tr>", page, re.DOTALL)
+        for name in ("Workspace F", "Workspace G")
+        if f">{name}<" in row
+    }
+
+    # <wbr> lets the URL wrap at its slashes without changing the text that is copied.
+    text = rows["Workspace F"].replace("<wbr>", "")
+    assert f"http://testserver/webhooks/customerio/{with_secret.slug}" in text
+    assert f"msk_…{with_secret.write_key_hint}" in text
+    assert text.count('alt="True"') == 2  # enabled, secret set
+    text = rows["Workspace G"].replace("<wbr>", "")
+    assert f"http://testserver/webhooks/customerio/{without_secret.slug}" in text
+    assert text.count('alt="False"') == 2  # disabled, no secret
+
+    change_page = admin_client.get(f"{SOURCES}{with_secret.pk}/change/").content.decode()
+    assert f"http://testserver/webhooks/customerio/{with_secret.slug}</code>" in change_page
+
+
+# ------------------------------------------------------------------------------------------
+# Events
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def events(db, source) -> dict[str, Event]:
+    calls = [
+        {
+            "event": "Email Opened",
+            "userId": "alice",
+            "messageId": "m-1",
+            "properties": {"delivery_id": "DLV-abc==", "campaign_id": 5},
+        },
+        # A delivery id that differs only in case is another delivery (base64).
+        {
+            "event": "Push Delivered",
+            "userId": "bob",
+            "messageId": "m-2",
+            "properties": {"delivery_id": "DLV-ABC=="},
+        },
+        # A messageId that equals someone's userId.
+        {
+            "event": "SMS Sent",
+            "userId": "carol",
+            "messageId": "alice",
+            "properties": {"delivery_id": "DLV-xyz", "recipient": "+15550001111"},
+        },
+    ]
+    result = events_ingest_calls(source=source.source, calls=calls)
+    assert result.stored == 3
+    return {event.message_id: event for event in Event.objects.all()}
+
+
+def listed_ids(admin_client, **params: str) -> set[int]:
+    response = admin_client.get(EVENTS, params)
+    assert response.status_code == 200
+    return {
+        int(pk)
+        for pk in re.findall(
+            r"/admin/metrics_source/event/(\d+)/change/", response.content.decode()
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("m-1", {"m-1"}),
+        (" m-2 ", {"m-2"}),
+        ("DLV-abc==", {"m-1"}),
+        ("DLV-ABC==", {"m-2"}),
+        ("dlv-abc==", set()),
+        ("bob", {"m-2"}),
+        ("alice", {"m-1", "alice"}),
+        ("m-", set()),
+        ("nobody", set()),
+    ],
+)
+def test_event_search_is_exact_on_message_id_delivery_id_and_user_id(
+    admin_client, events, term, expected
+):
+    assert listed_ids(admin_client, q=term) == {events[mid].pk for mid in expected}
+
+
+def test_event_list_filters(admin_client, events):
+    assert listed_ids(admin_client) == {event.pk for event in events.values()}
+    assert listed_ids(admin_client, channel__exact="push") == {events["m-2"].pk}
+    assert listed_ids(admin_client, metric__exact="sent") == {events["alice"].pk}
+
+
+def test_event_detail_is_read_only_with_pretty_json(admin_client, events):
+    event = events["m-1"]
+    response = admin_client.get(f"{EVENTS}{event.pk}/change/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<pre class="ms-json">' in page
+    assert "\n  &quot;delivery_id&quot;: &quot;DLV-abc==&quot;" in page  # indented JSON
+    assert 'name="_save"' not in page
+    assert 'name="user_id"' not in page
+    assert "Campaign id" in page  # set on this event
+    assert "Broadcast id" not in page  # empty ids are left out
+
+
+def test_event_admin_refuses_add_change_and_delete(admin_client, events):
+    event = events["m-1"]
+    before = list(Event.objects.order_by("pk").values())
+
+    assert admin_client.get(EVENTS + "add/").status_code == 403
+    assert admin_client.post(EVENTS + "add/", {"message_id": "forged"}).status_code == 403
+    assert (
+        admin_client.post(
+            f"{EVENTS}{event.pk}/change/", {"user_id": "mallory", "_save": "Save"}
+        ).status_code
+        == 403
+    )
+    assert admin_client.get(f"{EVENTS}{event.pk}/delete/").status_code == 403
+    assert admin_client.post(f"{EVENTS}{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = admin_client.post(
+        EVENTS, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    )
+    assert bulk.status_code in (200, 302)  # no such action: nothing happens
+    assert "delete_selected" not in admin_client.get(EVENTS).content.decode()
+
+    assert list(Event.objects.order_by("pk").values()) == before
+    index = admin_client.get("/admin/").content.decode()
+    assert f'href="{EVENTS}add/"' not in index
