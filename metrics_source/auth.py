@@ -8,6 +8,8 @@ import hmac
 import secrets
 import time
 
+from django.db import connection
+
 from metrics_source.models import Source
 
 WRITE_KEY_PREFIX = "msk_"
@@ -47,11 +49,25 @@ def write_key_from_authorization(header: str) -> str | None:
     return None
 
 
+_SOURCE_BY_KEY_HASH = (
+    f"SELECT id, name, enabled FROM {Source._meta.db_table} WHERE write_key_hash = %s"  # noqa: S608
+)
+
+
+def _source_by_key_hash(key_hash: str) -> Source | None:
+    # Runs once per tracking request: plain SQL skips the ORM's per-query compile cost. The
+    # instance loads its other fields lazily, as any deferred model instance does.
+    with connection.cursor() as cursor:
+        cursor.execute(_SOURCE_BY_KEY_HASH, [key_hash])
+        row = cursor.fetchone()
+    return None if row is None else Source.from_db(None, ["id", "name", "enabled"], row)
+
+
 def source_for_write_key(write_key: str | None) -> Source:
     """The enabled source owning this key; AuthError (401 unknown, 403 disabled) otherwise."""
     if not write_key:
         raise AuthError(401, "missing write key: use HTTP Basic auth with the write key as user")
-    source = Source.objects.filter(write_key_hash=hash_write_key(write_key)).first()
+    source = _source_by_key_hash(hash_write_key(write_key))
     if source is None:
         raise AuthError(401, "unknown write key")
     if not source.enabled:
