@@ -259,7 +259,7 @@ for _call_type in ("identify", "page", "screen", "group", "alias"):
         f"/{_call_type}",
         response=_INGEST_RESPONSES,
         exclude_none=True,
-        summary=f"Accept a {_call_type} call (counted, not stored as a metric)",
+        summary=f"Accept {_call_type} calls (counted, not stored as metrics)",
     )(_non_metric_call(_call_type))
 
 

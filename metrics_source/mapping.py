@@ -38,17 +38,6 @@ _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 # larger ones is slow and, past 4,300 digits, raises.
 _MAX_ID_INT_BITS = 1024
 
-# Parent and other integer ids that get a typed column of their own.
-INTEGER_ID_PROPERTIES = (
-    "campaign_id",
-    "broadcast_id",
-    "newsletter_id",
-    "transactional_message_id",
-    "action_id",
-    "content_id",
-    "trigger_id",
-)
-
 
 class MappingError(ValueError):
     """The payload cannot become a metric event; the message says why, for the sender."""
@@ -141,9 +130,14 @@ def track_event_from_webhook(
     # Only an email's recipient is an address; a webhook's is a URL, a Slack one a channel.
     if email is None and object_type == "email" and isinstance(recipient, str):
         email = recipient.strip() or None
+    cio_id = _clean_id(identifiers.get("cio_id"))
     # The person's email stands in for a missing id, as in multi-identifier workspaces; with
-    # neither, the Customer.io id still ties the event to a person.
-    anonymous_id = None if user_id else (email or _clean_id(identifiers.get("cio_id")))
+    # neither (or an email too long for the column), the Customer.io id still ties the event
+    # to a person. A webhook is never refused for its person: Customer.io would retry it for
+    # days and hold back every later one.
+    anonymous_id = None
+    if not user_id:
+        anonymous_id = email if email and len(email) <= MAX_ID_LENGTH else cio_id
 
     properties = {key: value for key, value in data.items() if key != "identifiers"}
     if not _clean_id(properties.get("customer_id")) and user_id:
@@ -157,7 +151,6 @@ def track_event_from_webhook(
     traits: dict[str, Any] = {}
     if email:
         traits["email"] = email
-    cio_id = _clean_id(identifiers.get("cio_id"))
     if cio_id:
         traits["cio_id"] = cio_id
 
@@ -286,11 +279,15 @@ def track_event_from_call(
         ) from None
 
     context = parsed.context or {}
-    if batch_context:
-        context = _deep_merge(batch_context, context)
     integrations = parsed.integrations
-    if batch_integrations:
-        integrations = _deep_merge(batch_integrations, integrations or {})
+    try:
+        if batch_context:
+            context = _deep_merge(batch_context, context)
+        if batch_integrations:
+            integrations = _deep_merge(batch_integrations, integrations or {})
+    except RecursionError:
+        # JSON parsers accept about 1,000 levels; nothing that deep can be stored anyway.
+        raise MappingError("context or integrations is nested too deeply to merge") from None
 
     event: dict[str, Any] = {"type": "track", "event": event_type.name}
     if user_id:
