@@ -133,7 +133,10 @@ def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) 
 
 
 def _raw_json(item: Any) -> str:
-    return orjson.dumps(item).decode()
+    try:
+        return orjson.dumps(item).decode()
+    except orjson.JSONEncodeError as error:  # e.g. nested deeper than orjson writes (254)
+        raise MappingError(f"the event cannot be stored as JSON: {error}") from None
 
 
 def events_ingest_calls(
@@ -167,15 +170,10 @@ def events_ingest_calls(
         if isinstance(call_type, str) and call_type in NON_METRIC_CALL_TYPES:
             result.ignored[call_type] += 1
             continue
-        raw = _raw_json(call)
-        if len(raw) > MAX_EVENT_BYTES:
-            result.rejected.append(
-                Rejection(
-                    index, message_id, f"the event is larger than {MAX_EVENT_BYTES // 1024} KB"
-                )
-            )
-            continue
         try:
+            raw = _raw_json(call)
+            if len(raw) > MAX_EVENT_BYTES:
+                raise MappingError(f"the event is larger than {MAX_EVENT_BYTES // 1024} KB")
             event_type, event = track_event_from_call(
                 call,
                 received_at=received_at,
