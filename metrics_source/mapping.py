@@ -385,10 +385,8 @@ def _object(event: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _moment(event: dict[str, Any], key: str, *, required: bool = False) -> datetime | None:
+def _moment(event: dict[str, Any], key: str) -> datetime:
     value = event.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str):
         raise MappingError(f"{key} must be an ISO 8601 timestamp")
     try:
@@ -396,6 +394,10 @@ def _moment(event: dict[str, Any], key: str, *, required: bool = False) -> datet
     except ValueError:
         raise MappingError(f"{key} is not an ISO 8601 timestamp") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _optional_moment(event: dict[str, Any], key: str) -> datetime | None:
+    return None if event.get(key) is None else _moment(event, key)
 
 
 def row_from_track_event(
@@ -450,9 +452,9 @@ def row_from_track_event(
         action_id=_int_id(properties.get("action_id")),
         content_id=_int_id(properties.get("content_id")),
         trigger_id=_int_id(properties.get("trigger_id")),
-        timestamp=_moment(event, "timestamp", required=True),
-        original_timestamp=_moment(event, "originalTimestamp"),
-        sent_at=_moment(event, "sentAt"),
+        timestamp=_moment(event, "timestamp"),
+        original_timestamp=_optional_moment(event, "originalTimestamp"),
+        sent_at=_optional_moment(event, "sentAt"),
         received_at=received_at,
         properties_json=properties_json,
         context_json=context_json,

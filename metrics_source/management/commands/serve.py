@@ -1,0 +1,231 @@
+"""Run the whole system: migrate, make sure an admin login exists, then run gunicorn, a Celery
+worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM stops them all.
+
+Environment: BIND (default 127.0.0.1:8000), WEB_CONCURRENCY (gunicorn workers),
+CELERY_WORKER_CONCURRENCY (default 2); GUNICORN_CMD_ARGS passes further options to gunicorn.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.staticfiles.finders import get_finders
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, connections
+
+from metrics_source.embedded import data_dir, ensure_data_dir
+from metrics_source.env import env_int, env_str
+
+STOP_TIMEOUT = 30  # seconds each child gets to finish after SIGTERM before SIGKILL
+GRACEFUL_TIMEOUT = 25  # gunicorn's own limit for requests in flight; below STOP_TIMEOUT
+_POLL = 0.2
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # honours CPU limits of containers
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_web_workers() -> int:
+    # Sync workers on a CPU-bound API (JSON parsing and validation per event) with short
+    # commit waits: one per core keeps every core busy, one more covers a worker waiting on
+    # PostgreSQL. The usual 2*cores+1 suits I/O-bound apps and here would only add memory
+    # and context switches, while PostgreSQL and Celery share the same cores.
+    return _cpu_count() + 1
+
+
+def base_url(bind: str) -> str:
+    """The address to show a person for a gunicorn bind string."""
+    if bind.startswith(("unix:", "fd://")):
+        return bind
+    host, _, port = bind.rpartition(":")
+    if not host:
+        host, port = bind, "8000"
+    if host in {"0.0.0.0", "[::]", "::", ""}:  # noqa: S104 (reading the bind, not binding)
+        host = "localhost"
+    return f"http://{host}:{port}"
+
+
+def static_files_stale() -> bool:
+    """True when pages would fail to link static files: the hashed-name storage (DEBUG off)
+    has no usable manifest, or one that misses a file or predates a change."""
+    if not isinstance(staticfiles_storage, ManifestFilesMixin):
+        return False
+    manifest = Path(settings.STATIC_ROOT) / staticfiles_storage.manifest_name
+    if not manifest.exists():
+        try:  # a storage that falls back to plain names needs no collect step
+            staticfiles_storage.url("admin/css/base.css")
+            return False
+        except ValueError:
+            return True
+    try:
+        collected = json.loads(manifest.read_text())["paths"]
+        built = manifest.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    for finder in get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            if path not in collected or os.path.getmtime(storage.path(path)) > built:
+                return True
+    return False
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent: int) -> None:
+    """In the child before exec: its own session, so the terminal's Ctrl-C reaches only serve,
+    which then stops every child once and in order; and SIGTERM if serve itself dies."""
+    os.setsid()
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # serve died before prctl took effect
+            os._exit(1)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+    def signal_group(self, signo: int) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signo)
+
+
+class Command(BaseCommand):
+    help = "Migrate, ensure an admin login, run gunicorn + Celery worker + Celery beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--skip-migrate", action="store_true", help="Do not run migrations first."
+        )
+
+    def handle(self, *args, skip_migrate: bool = False, **options) -> None:
+        bind = env_str("BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
+        url = base_url(bind)
+        try:
+            if not skip_migrate:
+                call_command("migrate", interactive=False, verbosity=0)
+            if static_files_stale():
+                self.stdout.write("Collecting static files...")
+                call_command("collectstatic", interactive=False, verbosity=0)
+            call_command("ensure_admin", login_url=f"{url}/admin/")
+        except OperationalError as error:
+            raise CommandError(f"cannot use the database: {error}") from None
+        finally:
+            connections.close_all()  # the children open their own
+
+        self._stop_signal: int | None = None
+        self._stop_requested_at = 0.0
+        self._kill_now = False
+        for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signo, self._on_signal)
+
+        children: list[Child] = []
+        try:
+            for name, argv in self._commands(bind):
+                children.append(Child(name, self._spawn(argv)))
+            self.stdout.write(
+                f"metrics-source is starting:\n"
+                f"  dashboard  {url}/\n"
+                f"  admin      {url}/admin/\n"
+                f"  API docs   {url}/api/docs\n"
+                "Press Ctrl-C to stop."
+            )
+            self.stdout.flush()
+            died = self._supervise(children)
+        finally:
+            self._stop(children)
+        if died is not None:
+            name, code = died
+            raise CommandError(f"{name} exited unexpectedly (code {code}); stopped the others")
+        self.stdout.write("metrics-source stopped.")
+
+    def _commands(self, bind: str) -> list[tuple[str, list[str]]]:
+        python = sys.executable
+        schedule = ensure_data_dir(data_dir()) / "celerybeat-schedule"
+        return [
+            (
+                "gunicorn",
+                [python, "-m", "gunicorn", "metrics_source.wsgi:application",
+                 "--bind", bind,
+                 "--workers", str(env_int("WEB_CONCURRENCY", default_web_workers())),
+                 "--worker-class", "sync",
+                 "--graceful-timeout", str(GRACEFUL_TIMEOUT),
+                 # Its control socket sits at one path per user: two servers would share it.
+                 "--no-control-socket"],
+            ),
+            (
+                "celery worker",
+                [python, "-m", "celery", "-A", "metrics_source", "worker",
+                 "--loglevel", "INFO",
+                 "--concurrency", str(env_int("CELERY_WORKER_CONCURRENCY", 2))],
+            ),
+            (
+                "celery beat",
+                [python, "-m", "celery", "-A", "metrics_source", "beat",
+                 "--loglevel", "INFO", "--schedule", str(schedule)],
+            ),
+        ]  # fmt: skip
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            argv,
+            cwd=Path(settings.BASE_DIR),
+            stdin=subprocess.DEVNULL,  # no terminal in their own sessions
+            preexec_fn=partial(_child_setup, os.getpid()),
+        )
+
+    def _on_signal(self, signo: int, frame) -> None:
+        now = time.monotonic()
+        if self._stop_signal is None:
+            self._stop_signal, self._stop_requested_at = signo, now
+        elif signo == signal.SIGINT and now - self._stop_requested_at > 1:
+            # A person pressing Ctrl-C again: stop waiting. Repeated SIGTERMs, or copies of
+            # one signal sent to a whole process group, arrive together and change nothing.
+            self._kill_now = True
+
+    def _supervise(self, children: list[Child]) -> tuple[str, int] | None:
+        """Wait for a stop signal (returns None) or a child's death (returns its name, code)."""
+        while self._stop_signal is None:
+            for child in children:
+                code = child.process.poll()
+                if code is not None:
+                    return child.name, code
+            time.sleep(_POLL)
+        return None
+
+    def _stop(self, children: list[Child]) -> None:
+        """SIGTERM to each main process (gunicorn and Celery stop their own workers), a bounded
+        wait, then SIGKILL to whatever is left in each child's process group."""
+        for child in children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self._kill_now and time.monotonic() < deadline:
+            if all(child.process.poll() is not None for child in children):
+                break
+            time.sleep(_POLL)
+        for child in children:
+            child.signal_group(signal.SIGKILL)  # stragglers: pool processes, hung workers
+            try:
+                child.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{child.name} (pid {child.process.pid}) did not exit")
