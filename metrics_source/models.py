@@ -20,7 +20,7 @@ class Source(models.Model):
     slug = models.SlugField(
         max_length=100,
         unique=True,
-        help_text="Names the source in its reporting-webhook URL: /webhooks/customerio/<slug>",
+        help_text="Names the source in its reporting-webhook URL: /webhooks/customerio/SLUG",
     )
     write_key_hash = models.CharField(max_length=64, unique=True, editable=False)
     write_key_hint = models.CharField(
@@ -56,8 +56,18 @@ class Event(models.Model):
     and ``raw`` keeps the event exactly as it was received.
     """
 
-    message_id = models.CharField(max_length=200, unique=True)
-    source = models.ForeignKey(Source, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Unique through Meta.constraints: a plain unique=True would also add a LIKE index.
+    message_id = models.CharField(max_length=200)
+    # No database foreign key or index: each would cost every insert on the hot path, and
+    # only this code writes the column, always with an existing source.
+    source = models.ForeignKey(
+        Source,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     origin = models.CharField(max_length=10, choices=Origin.choices)
 
     event = models.CharField(max_length=100)
@@ -88,6 +98,10 @@ class Event(models.Model):
     raw = models.JSONField(help_text="The event as received.")
 
     class Meta:
+        constraints = [
+            # The dedupe key: INSERT ... ON CONFLICT (message_id) DO NOTHING relies on it.
+            models.UniqueConstraint(fields=["message_id"], name="event_message_id_unique"),
+        ]
         indexes = [
             # Time-ordered appends make BRIN tiny and cheap to maintain on the hot path.
             BrinIndex(fields=["timestamp"], name="event_timestamp_brin"),
