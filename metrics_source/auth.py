@@ -8,8 +8,7 @@ import hmac
 import secrets
 import time
 
-from django.db import connection
-
+from metrics_source.db import hot_path_cursor
 from metrics_source.models import Source
 
 WRITE_KEY_PREFIX = "msk_"
@@ -57,8 +56,8 @@ _SOURCE_BY_KEY_HASH = (
 def _source_by_key_hash(key_hash: str) -> Source | None:
     # Runs once per tracking request: plain SQL skips the ORM's per-query compile cost. The
     # instance loads its other fields lazily, as any deferred model instance does.
-    with connection.cursor() as cursor:
-        cursor.execute(_SOURCE_BY_KEY_HASH, [key_hash])
+    with hot_path_cursor() as cursor:
+        cursor.execute(_SOURCE_BY_KEY_HASH, [key_hash], prepare=True)
         row = cursor.fetchone()
     return None if row is None else Source.from_db(None, ["id", "name", "enabled"], row)
 

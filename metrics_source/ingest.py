@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import psycopg
-from django.db import connection
 
+from metrics_source.db import hot_path_cursor
 from metrics_source.mapping import (
     EventRow,
     MappingError,
@@ -55,68 +54,80 @@ class IngestResult:
     event_names: list[str] = field(default_factory=list)
 
 
+# EventRow attribute -> (events table column, SQL type). JSON texts are cast to jsonb where
+# the column is jsonb; `raw` is kept as the text it arrived as.
 _COLUMNS = (
-    ("message_id", "text"),
-    ("event", "text"),
-    ("channel", "text"),
-    ("metric", "text"),
-    ("semantic", "boolean"),
-    ("user_id", "text"),
-    ("anonymous_id", "text"),
-    ("email", "text"),
-    ("delivery_id", "text"),
-    ("campaign_id", "bigint"),
-    ("broadcast_id", "bigint"),
-    ("newsletter_id", "bigint"),
-    ("transactional_message_id", "bigint"),
-    ("action_id", "bigint"),
-    ("journey_id", "text"),
-    ("content_id", "bigint"),
-    ("trigger_id", "bigint"),
-    ("timestamp", "timestamptz"),
-    ("original_timestamp", "timestamptz"),
-    ("sent_at", "timestamptz"),
-    ("received_at", "timestamptz"),
-    ("properties_json", "text"),
-    ("context_json", "text"),
-    ("raw_json", "text"),
+    ("message_id", "message_id", "text"),
+    ("event", "event", "text"),
+    ("channel", "channel", "text"),
+    ("metric", "metric", "text"),
+    ("semantic", "semantic", "boolean"),
+    ("user_id", "user_id", "text"),
+    ("anonymous_id", "anonymous_id", "text"),
+    ("email", "email", "text"),
+    ("delivery_id", "delivery_id", "text"),
+    ("campaign_id", "campaign_id", "bigint"),
+    ("broadcast_id", "broadcast_id", "bigint"),
+    ("newsletter_id", "newsletter_id", "bigint"),
+    ("transactional_message_id", "transactional_message_id", "bigint"),
+    ("action_id", "action_id", "bigint"),
+    ("journey_id", "journey_id", "text"),
+    ("content_id", "content_id", "bigint"),
+    ("trigger_id", "trigger_id", "bigint"),
+    ("timestamp", "timestamp", "timestamptz"),
+    ("original_timestamp", "original_timestamp", "timestamptz"),
+    ("sent_at", "sent_at", "timestamptz"),
+    ("received_at", "received_at", "timestamptz"),
+    ("properties_json", "properties", "jsonb"),
+    ("context_json", "context", "jsonb"),
+    ("raw_json", "raw", "text"),
 )
-_JSON_COLUMNS = {"properties_json": "properties", "context_json": "context", "raw_json": "raw"}
+_ATTRIBUTES = [attribute for attribute, _, _ in _COLUMNS]
+_TARGET = f"INSERT INTO {Event._meta.db_table} (source_id, origin, " + ", ".join(
+    column for _, column, _ in _COLUMNS
+)
+_ON_CONFLICT = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
 
-
-def _insert_sql() -> str:
-    table = Event._meta.db_table
-    names = [_JSON_COLUMNS.get(name, name) for name, _ in _COLUMNS]
-    selects = [f"c{i}::jsonb" if name in _JSON_COLUMNS else f"c{i}" for i, (name, _) in
-               enumerate(_COLUMNS)]  # fmt: skip
-    arrays = ", ".join(f"%b::{sql_type}[]" for _, sql_type in _COLUMNS)
-    aliases = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
-    return (
-        f"INSERT INTO {table} (source_id, origin, {', '.join(f'{n}' for n in names)}) "  # noqa: S608
-        f"SELECT %s, %s, {', '.join(selects)} FROM unnest({arrays}) AS t({aliases}) "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
-    )
-
-
-_INSERT_SQL = _insert_sql()
+# Many rows: one array per column, expanded by unnest (binary arrays: no quoting in Python).
+_INSERT_MANY_SQL = (
+    _TARGET
+    + ") SELECT %s, %s, "
+    + ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, (_, _, t) in enumerate(_COLUMNS))
+    + " FROM unnest("
+    + ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for _, _, t in _COLUMNS)
+    + ") AS t("
+    + ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
+    + ")"
+    + _ON_CONFLICT
+)
+# One row (the tracking API's /v1/track, each webhook): plain parameters cost far less to
+# encode than 24 one-element arrays.
+_INSERT_ONE_SQL = (
+    _TARGET
+    + ") VALUES (%s, %s, "
+    + ", ".join("%s::jsonb" if t == "jsonb" else "%s" for _, _, t in _COLUMNS)
+    + ")"
+    + _ON_CONFLICT
+)
 
 
 def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin) -> dict[str, int]:
     """Insert rows that are new; return message_id -> id for those stored by this call.
 
     Rows are sorted by message_id so two transactions inserting overlapping batches take their
-    unique-index locks in the same order and cannot deadlock.
+    unique-index locks in the same order and cannot deadlock. The statement is prepared once per
+    connection, so PostgreSQL does not plan it again on every request.
     """
     if not rows:
         return {}
-    rows = sorted(rows, key=lambda row: row.message_id)
-    columns = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
-    params = [source.pk if source else None, origin.value, *columns]
-    connection.ensure_connection()
-    # A plain psycopg cursor binds parameters on the server: Django's default client-side
-    # binding would quote every array element in Python, several times slower for a batch.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_INSERT_SQL, params)
+    head = [source.pk if source else None, origin.value]
+    if len(rows) == 1:
+        sql, params = _INSERT_ONE_SQL, head + [getattr(rows[0], a) for a in _ATTRIBUTES]
+    else:
+        rows = sorted(rows, key=lambda row: row.message_id)
+        sql, params = _INSERT_MANY_SQL, head + [[getattr(r, a) for r in rows] for a in _ATTRIBUTES]
+    with hot_path_cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
         return dict(cursor.fetchall())
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 
 from metrics_source.catalog import Channel, Metric
+from metrics_source.fields import JSONTextField
 
 
 class Source(models.Model):
@@ -95,7 +95,7 @@ class Event(models.Model):
 
     properties = models.JSONField(default=dict)
     context = models.JSONField(default=dict)
-    raw = models.JSONField(help_text="The event as received.")
+    raw = JSONTextField(help_text="The event as received.")
 
     class Meta:
         constraints = [
@@ -103,8 +103,6 @@ class Event(models.Model):
             models.UniqueConstraint(fields=["message_id"], name="event_message_id_unique"),
         ]
         indexes = [
-            # Time-ordered appends make BRIN tiny and cheap to maintain on the hot path.
-            BrinIndex(fields=["timestamp"], name="event_timestamp_brin"),
             models.Index(fields=["channel", "metric", "timestamp"], name="event_channel_metric_ts"),
             models.Index(
                 fields=["delivery_id", "timestamp"],
