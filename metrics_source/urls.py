@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from metrics_source.api import api
 
@@ -7,8 +9,11 @@ admin.site.site_header = "metrics-source"
 admin.site.site_title = "metrics-source admin"
 
 urlpatterns = [
-    # The API first: its paths are the hot ones and are resolved on every ingest request.
+    # The dashboard's few exact paths first (django-ninja answers "" itself when mounted at
+    # the root), then the API, whose paths are resolved on every ingest request.
+    path("", include("dashboard.urls")),
     path("", api.urls),
     path("admin/", admin.site.urls),
-    path("", include("dashboard.urls")),
+    # Browsers ask for /favicon.ico on every page, the admin's included.
+    path("favicon.ico", RedirectView.as_view(url=static("metrics_source/favicon.svg"))),
 ]
