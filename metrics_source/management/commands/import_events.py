@@ -8,44 +8,26 @@ so memory stays flat whatever the file size, and a re-run stores nothing twice.
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
-import io
-import os
-import stat
 import sys
 import zlib
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import Q
 from tqdm import tqdm
 
-from metrics_source.ingest import (
-    MAX_WEBHOOK_BYTES,
-    IngestResult,
-    events_ingest_calls,
-    events_ingest_webhooks,
+from metrics_source.bulk_import import (
+    DERIVED_ID_PREFIX,
+    MAX_LINE_BYTES,
+    ChunkImporter,
+    ImportTotals,
 )
-from metrics_source.mapping import looks_like_webhook_payload
-from metrics_source.models import Origin, Source
+from metrics_source.models import Source
+from metrics_source.ndjson import Input, open_input, read_lines
 
-GZIP_MAGIC = b"\x1f\x8b"
-UTF8_BOM = b"\xef\xbb\xbf"
-# The largest body the webhook endpoint accepts; a longer line is rejected without being held
-# in memory whole (a file with no newlines at all must not exhaust memory).
-MAX_LINE_BYTES = MAX_WEBHOOK_BYTES
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
-# Prefix of the messageId derived for track lines that have none (see _derive_message_id).
-DERIVED_ID_PREFIX = "import-"
 
 EXIT_REJECTED = 1
 EXIT_FAILED = 2
@@ -85,215 +67,6 @@ def _chunk_size(value: str) -> int:
     if not 1 <= size <= MAX_CHUNK_SIZE:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CHUNK_SIZE}")
     return size
-
-
-# ------------------------------------------------------------------------------------------
-# Reading: plain or gzip, file or stdin, line by line with a bounded line length
-# ------------------------------------------------------------------------------------------
-
-
-class _Prefixed(io.RawIOBase):
-    """A non-seekable stream with bytes already read from it put back in front."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            size = min(len(buffer), len(self._head))
-            buffer[:size] = self._head[:size]
-            self._head = self._head[size:]
-            return size
-        # read1: return what a pipe has now instead of waiting for a full buffer.
-        read = getattr(self._rest, "read1", self._rest.read)
-        data = read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _LineReader(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-
-@dataclass(slots=True)
-class _Input:
-    lines: _LineReader
-    # Bytes consumed so far and the total, for the progress bar; None when the size is unknown.
-    position: Callable[[], int] | None
-    size: int | None
-
-
-@contextmanager
-def _open_input(path: str) -> Iterator[_Input]:
-    raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    try:
-        regular = path != "-" and stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
-        head = raw.read(2)
-        stream: _LineReader
-        if regular:
-            raw.seek(0)
-            stream = raw
-        else:
-            # A pipe (stdin, a FIFO) cannot seek back: put the sniffed bytes back in front.
-            stream = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 16)
-        if head == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")
-        yield _Input(
-            lines=stream,
-            position=raw.tell if regular else None,
-            size=os.fstat(raw.fileno()).st_size if regular else None,
-        )
-    finally:
-        if path != "-":
-            raw.close()
-
-
-def _read_lines(stream: _LineReader) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes) for each line, from 1; bytes is None for a line over the limit."""
-    number = 0
-    while line := stream.readline(MAX_LINE_BYTES + 1):
-        number += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):
-                line = stream.readline(1 << 16)
-            yield number, None
-        else:
-            yield number, line
-
-
-# ------------------------------------------------------------------------------------------
-# Importing: chunks of lines through the ingest services
-# ------------------------------------------------------------------------------------------
-
-
-def _derive_message_id(call: dict[str, Any]) -> None:
-    """Give a track call without messageId one derived from its content.
-
-    The API assigns a random id, which would make a second import of the same file store the
-    line again; a digest of the canonical JSON is the same on every run.
-    """
-    if call.get("type", "track") != "track":
-        return
-    message_id = call.get("messageId")
-    if message_id is not None and not (isinstance(message_id, str) and not message_id.strip()):
-        return
-    canonical = {key: value for key, value in call.items() if key != "messageId"}
-    canonical["type"] = "track"
-    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    call["messageId"] = DERIVED_ID_PREFIX + digest
-
-
-@dataclass(slots=True)
-class ImportTotals:
-    lines: int = 0
-    blank: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    ignored: Counter[str] = field(default_factory=Counter)
-
-
-class _ChunkImporter:
-    """Collects parsed lines and stores them a chunk at a time, keeping each line's number."""
-
-    def __init__(self, *, source: Source | None, report: Callable[[int, str], None]) -> None:
-        self.source = source
-        self.totals = ImportTotals()
-        self._report = report
-        self._calls: list[Any] = []
-        self._call_lines: list[int] = []
-        self._webhooks: list[Any] = []
-        self._webhook_lines: list[int] = []
-        # Held until the chunk is stored, so rejections are reported in line order.
-        self._rejections: list[tuple[int, str]] = []
-
-    @property
-    def pending(self) -> int:
-        return len(self._calls) + len(self._webhooks) + len(self._rejections)
-
-    @property
-    def done_through(self) -> int:
-        """The last line up to which every outcome is final (nothing before it is pending)."""
-        first_pending = min(self._call_lines[:1] + self._webhook_lines[:1], default=None)
-        return self.totals.lines if first_pending is None else first_pending - 1
-
-    def add(self, number: int, line: bytes | None) -> None:
-        self.totals.lines = number
-        if number == 1 and line is not None:
-            line = line.removeprefix(UTF8_BOM)
-        if line is None:
-            self._reject(number, f"the line is longer than {MAX_LINE_BYTES // 1024} KB")
-        elif not line.strip():
-            self.totals.blank += 1
-        else:
-            self._add_json(number, line)
-
-    def _add_json(self, number: int, line: bytes) -> None:
-        try:
-            # Without the line end, so a column in the error message is a column of the line.
-            item = orjson.loads(line.rstrip(b"\r\n"))
-        except orjson.JSONDecodeError as error:
-            self._reject(number, f"malformed JSON at column {error.colno}: {error.msg}")
-            return
-        if not isinstance(item, dict):
-            self._reject(number, "each line must be a JSON object")
-        elif looks_like_webhook_payload(item):
-            self._webhooks.append(item)
-            self._webhook_lines.append(number)
-        else:
-            _derive_message_id(item)
-            self._calls.append(item)
-            self._call_lines.append(number)
-
-    def flush(self) -> None:
-        """Store the pending lines in one transaction: one INSERT per kind of line."""
-        if self._calls or self._webhooks:
-            self._store()
-        self.report_rejections()
-
-    def report_rejections(self) -> None:
-        for number, reason in sorted(self._rejections):
-            self._report(number, reason)
-        self._rejections = []
-
-    def _store(self) -> None:
-        received_at = datetime.now(UTC)
-        with transaction.atomic():
-            calls = events_ingest_calls(
-                source=self.source,
-                calls=self._calls,
-                origin=Origin.IMPORT,
-                received_at=received_at,
-            )
-            webhooks = events_ingest_webhooks(
-                source=self.source,
-                payloads=self._webhooks,
-                origin=Origin.IMPORT,
-                received_at=received_at,
-            )
-        # Counted after the commit, so the totals never claim what a failed commit lost.
-        self._count(calls, self._call_lines)
-        self._count(webhooks, self._webhook_lines)
-        self._calls, self._call_lines, self._webhooks, self._webhook_lines = [], [], [], []
-
-    def _count(self, result: IngestResult, line_numbers: list[int]) -> None:
-        self.totals.stored += result.stored
-        self.totals.duplicates += result.duplicates
-        self.totals.ignored.update(result.ignored)
-        # The services number items by their position in the list they were given.
-        for rejection in sorted(result.rejected, key=lambda r: r.index):
-            reason = rejection.error
-            if rejection.message_id and not rejection.message_id.startswith(DERIVED_ID_PREFIX):
-                reason += f" (messageId {rejection.message_id!r})"
-            self._reject(line_numbers[rejection.index], reason)
-
-    def _reject(self, number: int, reason: str) -> None:
-        self.totals.rejected += 1
-        self._rejections.append((number, reason))
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,12 +144,12 @@ class Command(BaseCommand):
 
         if path == "-" and sys.stdin.isatty():
             self.stderr.write("Reading NDJSON from the terminal; end with Ctrl-D.")
-        importer = _ChunkImporter(source=source, report=report)
+        importer = ChunkImporter(source=source, report=report)
         show_progress = options["progress"]
         if show_progress is None:
             show_progress = err_stream.isatty()
         try:
-            with _open_input(path) as source_input:
+            with open_input(path) as source_input:
                 failure = self._run(
                     importer, source_input, options["chunk_size"], err_stream, show_progress
                 )
@@ -396,8 +169,8 @@ class Command(BaseCommand):
 
     def _run(
         self,
-        importer: _ChunkImporter,
-        source_input: _Input,
+        importer: ChunkImporter,
+        source_input: Input,
         chunk_size: int,
         err_stream: IO[str],
         show_progress: bool,
@@ -426,7 +199,7 @@ class Command(BaseCommand):
 
         again = "run the same command again to finish (lines already stored count as duplicates)"
         try:
-            for number, line in _read_lines(source_input.lines):
+            for number, line in read_lines(source_input.lines, max_line_bytes=MAX_LINE_BYTES):
                 importer.add(number, line)
                 if importer.pending >= chunk_size:
                     importer.flush()
@@ -453,7 +226,7 @@ class Command(BaseCommand):
         return None
 
     @staticmethod
-    def _stop_after_flush(importer: _ChunkImporter, problem: str, again: str) -> tuple[str, int]:
+    def _stop_after_flush(importer: ChunkImporter, problem: str, again: str) -> tuple[str, int]:
         try:
             importer.flush()
         except DatabaseError as error:
