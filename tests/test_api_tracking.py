@@ -644,3 +644,19 @@ def test_catalog_lists_the_names_the_api_accepts(client):
     assert response.status_code == 200
     names = {event["name"] for event in response.json()["events"]}
     assert {"Email Opened", "In-App Clicked", "Subscription Preferences Changed"} <= names
+
+
+def test_unknown_api_paths_and_wrong_methods_answer_json(client, source):
+    missing = client.post("/v1/nope", b"{}", content_type="application/json")
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert missing.json()["error"] == "no such endpoint: POST /v1/nope"
+
+    wrong_method = client.get("/v1/batch")
+    assert wrong_method.status_code == 405
+    assert wrong_method["Content-Type"] == "application/json"
+    assert wrong_method["Allow"] == "POST"
+    assert "method not allowed" in wrong_method.json()["error"]
+
+    # Pages outside the API keep Django's own answers.
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")
