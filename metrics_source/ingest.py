@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
+from metrics_source.forwarding.wakeup import forwarding_wakeup
 from metrics_source.mapping import (
     EventRow,
     MappingError,
@@ -117,7 +118,11 @@ def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin)
     # binding would quote every array element in Python, several times slower for a batch.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT_SQL, params)
-        return dict(cursor.fetchall())
+        stored = dict(cursor.fetchall())
+    if stored:
+        # Forwarding fans new events out in bulk; this only nudges it (throttled, never fails).
+        transaction.on_commit(forwarding_wakeup)
+    return stored
 
 
 def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) -> None:

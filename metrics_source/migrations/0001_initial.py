@@ -6,64 +6,194 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Source',
+            name="Source",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(help_text='Names the source in its reporting-webhook URL: /webhooks/customerio/SLUG', max_length=100, unique=True)),
-                ('write_key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('write_key_hint', models.CharField(editable=False, help_text="The key's last characters, to recognise it.", max_length=16)),
-                ('webhook_signing_secret', models.CharField(blank=True, help_text="Customer.io's reporting-webhook signing key. Webhooks are refused until set.", max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Names the source in its reporting-webhook URL: /webhooks/customerio/SLUG",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                ("write_key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "write_key_hint",
+                    models.CharField(
+                        editable=False,
+                        help_text="The key's last characters, to recognise it.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "webhook_signing_secret",
+                    models.CharField(
+                        blank=True,
+                        help_text="Customer.io's reporting-webhook signing key. Webhooks are refused until set.",
+                        max_length=200,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(max_length=200)),
-                ('origin', models.CharField(choices=[('track', 'Tracking API'), ('webhook', 'Reporting webhook'), ('import', 'Bulk import')], max_length=10)),
-                ('event', models.CharField(max_length=100)),
-                ('channel', models.CharField(choices=[('email', 'email'), ('push', 'push'), ('sms', 'sms'), ('in_app', 'in_app'), ('webhook', 'webhook'), ('slack', 'slack'), ('subscription', 'subscription'), ('whatsapp', 'whatsapp')], max_length=20)),
-                ('metric', models.CharField(choices=[('drafted', 'drafted'), ('attempted', 'attempted'), ('sent', 'sent'), ('delivered', 'delivered'), ('opened', 'opened'), ('clicked', 'clicked'), ('converted', 'converted'), ('unsubscribed', 'unsubscribed'), ('bounced', 'bounced'), ('suppressed', 'suppressed'), ('spammed', 'spammed'), ('failed', 'failed'), ('subscribed', 'subscribed'), ('preferences_changed', 'preferences_changed'), ('undeliverable', 'undeliverable'), ('deferred', 'deferred'), ('replied', 'replied')], max_length=30)),
-                ('semantic', models.BooleanField(help_text="In Customer.io's semantic event list.")),
-                ('user_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('anonymous_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('email', models.CharField(blank=True, max_length=320, null=True)),
-                ('delivery_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('campaign_id', models.BigIntegerField(blank=True, null=True)),
-                ('broadcast_id', models.BigIntegerField(blank=True, null=True)),
-                ('newsletter_id', models.BigIntegerField(blank=True, null=True)),
-                ('transactional_message_id', models.BigIntegerField(blank=True, null=True)),
-                ('action_id', models.BigIntegerField(blank=True, null=True)),
-                ('journey_id', models.CharField(blank=True, max_length=100, null=True)),
-                ('content_id', models.BigIntegerField(blank=True, null=True)),
-                ('trigger_id', models.BigIntegerField(blank=True, null=True)),
-                ('timestamp', models.DateTimeField()),
-                ('original_timestamp', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField()),
-                ('properties', models.JSONField(default=dict)),
-                ('context', models.JSONField(default=dict)),
-                ('raw', models.JSONField(help_text='The event as received.')),
-                ('source', models.ForeignKey(db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='metrics_source.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message_id", models.CharField(max_length=200)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("track", "Tracking API"),
+                            ("webhook", "Reporting webhook"),
+                            ("import", "Bulk import"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("event", models.CharField(max_length=100)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "email"),
+                            ("push", "push"),
+                            ("sms", "sms"),
+                            ("in_app", "in_app"),
+                            ("webhook", "webhook"),
+                            ("slack", "slack"),
+                            ("subscription", "subscription"),
+                            ("whatsapp", "whatsapp"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("drafted", "drafted"),
+                            ("attempted", "attempted"),
+                            ("sent", "sent"),
+                            ("delivered", "delivered"),
+                            ("opened", "opened"),
+                            ("clicked", "clicked"),
+                            ("converted", "converted"),
+                            ("unsubscribed", "unsubscribed"),
+                            ("bounced", "bounced"),
+                            ("suppressed", "suppressed"),
+                            ("spammed", "spammed"),
+                            ("failed", "failed"),
+                            ("subscribed", "subscribed"),
+                            ("preferences_changed", "preferences_changed"),
+                            ("undeliverable", "undeliverable"),
+                            ("deferred", "deferred"),
+                            ("replied", "replied"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "semantic",
+                    models.BooleanField(help_text="In Customer.io's semantic event list."),
+                ),
+                ("user_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("anonymous_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("email", models.CharField(blank=True, max_length=320, null=True)),
+                ("delivery_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("campaign_id", models.BigIntegerField(blank=True, null=True)),
+                ("broadcast_id", models.BigIntegerField(blank=True, null=True)),
+                ("newsletter_id", models.BigIntegerField(blank=True, null=True)),
+                ("transactional_message_id", models.BigIntegerField(blank=True, null=True)),
+                ("action_id", models.BigIntegerField(blank=True, null=True)),
+                ("journey_id", models.CharField(blank=True, max_length=100, null=True)),
+                ("content_id", models.BigIntegerField(blank=True, null=True)),
+                ("trigger_id", models.BigIntegerField(blank=True, null=True)),
+                ("timestamp", models.DateTimeField()),
+                ("original_timestamp", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField()),
+                ("properties", models.JSONField(default=dict)),
+                ("context", models.JSONField(default=dict)),
+                ("raw", models.JSONField(help_text="The event as received.")),
+                (
+                    "source",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="metrics_source.source",
+                    ),
+                ),
             ],
             options={
-                'indexes': [django.contrib.postgres.indexes.BrinIndex(fields=['timestamp'], name='event_timestamp_brin'), models.Index(fields=['channel', 'metric', 'timestamp'], name='event_channel_metric_ts'), models.Index(condition=models.Q(('delivery_id__isnull', False)), fields=['delivery_id', 'timestamp'], name='event_delivery_ts'), models.Index(condition=models.Q(('user_id__isnull', False)), fields=['user_id', 'timestamp'], name='event_user_ts'), models.Index(condition=models.Q(('campaign_id__isnull', False)), fields=['campaign_id', 'timestamp'], name='event_campaign_ts'), models.Index(condition=models.Q(('broadcast_id__isnull', False)), fields=['broadcast_id', 'timestamp'], name='event_broadcast_ts'), models.Index(condition=models.Q(('newsletter_id__isnull', False)), fields=['newsletter_id', 'timestamp'], name='event_newsletter_ts'), models.Index(condition=models.Q(('transactional_message_id__isnull', False)), fields=['transactional_message_id', 'timestamp'], name='event_transactional_ts')],
-                'constraints': [models.UniqueConstraint(fields=('message_id',), name='event_message_id_unique')],
+                "indexes": [
+                    django.contrib.postgres.indexes.BrinIndex(
+                        fields=["timestamp"], name="event_timestamp_brin"
+                    ),
+                    models.Index(
+                        fields=["channel", "metric", "timestamp"], name="event_channel_metric_ts"
+                    ),
+                    models.Index(
+                        condition=models.Q(("delivery_id__isnull", False)),
+                        fields=["delivery_id", "timestamp"],
+                        name="event_delivery_ts",
+                    ),
+                    models.Index(
+                        condition=models.Q(("user_id__isnull", False)),
+                        fields=["user_id", "timestamp"],
+                        name="event_user_ts",
+                    ),
+                    models.Index(
+                        condition=models.Q(("campaign_id__isnull", False)),
+                        fields=["campaign_id", "timestamp"],
+                        name="event_campaign_ts",
+                    ),
+                    models.Index(
+                        condition=models.Q(("broadcast_id__isnull", False)),
+                        fields=["broadcast_id", "timestamp"],
+                        name="event_broadcast_ts",
+                    ),
+                    models.Index(
+                        condition=models.Q(("newsletter_id__isnull", False)),
+                        fields=["newsletter_id", "timestamp"],
+                        name="event_newsletter_ts",
+                    ),
+                    models.Index(
+                        condition=models.Q(("transactional_message_id__isnull", False)),
+                        fields=["transactional_message_id", "timestamp"],
+                        name="event_transactional_ts",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("message_id",), name="event_message_id_unique")
+                ],
             },
         ),
     ]

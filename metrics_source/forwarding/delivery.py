@@ -1,0 +1,225 @@
+"""Delivering a destination's due ledger rows: claim a batch, send it, record what happened."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.utils import timezone
+
+from metrics_source.forwarding.destinations import (
+    destination_failed,
+    destination_lease,
+    destination_pause,
+    destination_release,
+    destination_renew,
+    destination_succeeded,
+)
+from metrics_source.forwarding.events import events_for_ids, track_event_from_row
+from metrics_source.forwarding.http import HttpResult, post
+from metrics_source.forwarding.kinds import KINDS, Kind, OutboundRequest
+from metrics_source.forwarding.ledger import (
+    deliveries_claim,
+    deliveries_dead,
+    deliveries_delivered,
+    deliveries_release,
+    deliveries_retry,
+)
+from metrics_source.forwarding.models import AttemptOutcome, DeliveryAttempt, Destination
+from metrics_source.forwarding.retry import Verdict, classify, retry_delay
+from metrics_source.forwarding.ssrf import UrlRefused, check_url
+
+# A destination that failed is probed again at most this long after (its rows keep their own
+# schedule); a longer Retry-After still wins.
+MAX_DESTINATION_BACKOFF = 60.0
+# Waits shorter than this (request pacing) are slept in the task; longer ones free the worker
+# and the sweep comes back.
+MAX_SLEEP = 1.0
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    claimed: int
+    next_request_at: datetime | None = None
+    stop: bool = False
+
+
+def _claim_seconds(destination: Destination) -> float:
+    return destination.timeout_seconds * 2 + settings.FORWARDING_CLAIM_MARGIN_SECONDS
+
+
+def _record_attempt(
+    destination: Destination,
+    *,
+    started_at: datetime,
+    result: HttpResult,
+    verdict: Verdict,
+    request: OutboundRequest,
+    delivery_ids: list[int],
+) -> None:
+    DeliveryAttempt.objects.create(
+        destination=destination,
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        outcome=verdict.outcome,
+        status_code=result.status,
+        response_excerpt=result.excerpt,
+        error=verdict.reason if verdict.outcome != AttemptOutcome.DELIVERED else "",
+        webhook_id=request.request_id[:200],
+        delivery_ids=delivery_ids,
+    )
+
+
+def _encode_batch(
+    kind: Kind, claimed: list[tuple[int, int, int]]
+) -> tuple[list[tuple[int, int, bytes, str]], list[int], list[int]]:
+    """(delivery id, attempts, JSON, messageId) in timestamp order that fit one request; the
+    ids too large for the destination; the ids left for the next request."""
+    by_event = {event_id: (delivery_id, attempts) for delivery_id, event_id, attempts in claimed}
+    rows = events_for_ids(list(by_event))
+    chosen: list[tuple[int, int, bytes, str]] = []
+    too_large: list[int] = []
+    left: list[int] = []
+    total = 0
+    for event_id, row in rows.items():
+        delivery_id, attempts = by_event.pop(event_id)
+        body = orjson.dumps(track_event_from_row(row))
+        if kind.max_event_bytes is not None and len(body) > kind.max_event_bytes:
+            too_large.append(delivery_id)
+            continue
+        fits = kind.max_request_bytes is None or total + len(body) + 1 <= kind.max_request_bytes
+        if left or (chosen and not fits):
+            left.append(delivery_id)
+            continue
+        chosen.append((delivery_id, attempts, body, row["message_id"]))
+        total += len(body) + 1
+    # Events deleted since fan-out: nothing to send.
+    too_large.extend(delivery_id for delivery_id, _ in by_event.values())
+    return chosen, too_large, left
+
+
+def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
+    """Claim, send and record one batch of the destination's due rows."""
+    kind = KINDS[destination.kind]
+    claimed = deliveries_claim(
+        destination_id=destination.pk,
+        worker=worker,
+        limit=max(1, min(destination.batch_size, kind.max_events)),
+        seconds=_claim_seconds(destination),
+    )
+    if not claimed:
+        return BatchResult(claimed=0)
+    chosen, too_large, left = _encode_batch(kind, claimed)
+    deliveries_dead(
+        too_large, error="the event is larger than the destination accepts", count_attempt=False
+    )
+    deliveries_release(left)
+    if not chosen:
+        return BatchResult(claimed=len(claimed))
+    ids = [item[0] for item in chosen]
+    try:
+        check_url(kind.url_to_check(destination))
+    except UrlRefused as refused:
+        deliveries_release(ids)
+        destination_pause(destination.pk, reason=f"Paused: the URL is refused: {refused}")
+        return BatchResult(claimed=len(claimed), stop=True)
+
+    request = kind.request(destination, [item[2] for item in chosen], [item[3] for item in chosen])
+    started_at = timezone.now()
+    result = post(request, timeout=destination.timeout_seconds)
+    now = timezone.now()
+    verdict = classify(result, now=now)
+    _record_attempt(
+        destination,
+        started_at=started_at,
+        result=result,
+        verdict=verdict,
+        request=request,
+        delivery_ids=ids,
+    )
+    next_request_at = _paced(destination, started_at)
+    if verdict.outcome == AttemptOutcome.DELIVERED:
+        deliveries_delivered(ids)
+        destination_succeeded(destination)
+        return BatchResult(claimed=len(claimed), next_request_at=next_request_at)
+
+    error = verdict.reason + (f": {result.excerpt[:300]}" if result.excerpt else "")
+    stop = False
+    if verdict.outcome == AttemptOutcome.PERMANENT:
+        deliveries_dead(ids, error=error)
+        if verdict.gone:
+            destination_pause(destination.pk, reason=f"Paused: the destination answered {error}")
+            stop = True
+    else:
+        retries: list[tuple[int, str, datetime | None]] = []
+        first_delay = None
+        for delivery_id, attempts, _, _ in chosen:
+            delay = retry_delay(attempts + 1, verdict.retry_after)
+            if first_delay is None:
+                first_delay = delay
+            if delay is None:
+                retries.append((delivery_id, "dead", None))
+            else:
+                retries.append((delivery_id, "failed", now + timedelta(seconds=delay)))
+        deliveries_retry(retries, error=error, now=now)
+        backoff = min(first_delay or 0.0, MAX_DESTINATION_BACKOFF)
+        backoff = max(backoff, verdict.retry_after or 0.0)
+        candidate = now + timedelta(seconds=backoff)
+        next_request_at = max(next_request_at or candidate, candidate)
+        stop = True
+    if destination_failed(destination, error=error):
+        stop = True
+    return BatchResult(claimed=len(claimed), next_request_at=next_request_at, stop=stop)
+
+
+def _paced(destination: Destination, started_at: datetime) -> datetime | None:
+    rate = destination.max_requests_per_second
+    if not rate or rate <= 0:
+        return None
+    return started_at + timedelta(seconds=1.0 / rate)
+
+
+def destination_drain(*, destination_id: int) -> bool:
+    """Deliver due batches for up to FORWARDING_TASK_SECONDS while holding the destination's
+    lease; True when due work is left for a follow-up task."""
+    probe = Destination.objects.filter(pk=destination_id).only("timeout_seconds").first()
+    if probe is None:
+        return False
+    lease_seconds = _claim_seconds(probe)
+    destination = destination_lease(destination_id, seconds=lease_seconds)
+    if destination is None:
+        return False
+    worker = worker_id()
+    deadline = time.monotonic() + settings.FORWARDING_TASK_SECONDS
+    next_request_at = destination.next_request_at
+    more = False
+    try:
+        while True:
+            if next_request_at is not None:
+                wait = (next_request_at - timezone.now()).total_seconds()
+                if wait > MAX_SLEEP:
+                    break  # the sweep comes back once next_request_at has passed
+                if wait > 0:
+                    time.sleep(wait)
+            result = deliver_batch(destination, worker=worker)
+            if result.claimed == 0:
+                break
+            next_request_at = result.next_request_at
+            if result.stop:
+                break
+            if time.monotonic() >= deadline:
+                more = True
+                break
+            destination_renew(destination_id, seconds=lease_seconds)
+    finally:
+        destination_release(destination_id, next_request_at=next_request_at)
+    return more
