@@ -3,6 +3,7 @@ and test database, delivering to real HTTP receivers on loopback."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 
@@ -284,3 +285,37 @@ def test_a_refused_url_pauses_the_destination_without_sending(tmp_path, queue):
     assert "refused" in destination.pause_reason
     assert target.requests == []
     assert statuses(destination) == {DeliveryStatus.PENDING: 2}
+
+
+def test_the_request_rate_is_paced(tmp_path, queue):
+    with receiver() as target, celery_worker(tmp_path, queue):
+        destination = hook(target.url, max_requests_per_second=5)
+        store_events(6)
+        wait_for(all_delivered(destination, 6), what="6 delivered")
+    starts = list(
+        DeliveryAttempt.objects.filter(destination=destination)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+    )
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert len(gaps) == 5 and min(gaps) >= 0.2
+
+
+def test_a_timeout_is_transient_and_retried(tmp_path, queue):
+    release = threading.Event()
+
+    def first_hangs(received, index):
+        if index == 0:
+            release.wait(30)
+        return 200, {}, b""
+
+    with receiver(first_hangs) as target, celery_worker(tmp_path, queue):
+        destination = hook(target.url, timeout_seconds=1)
+        ids = store_events(1)
+        wait_for(all_delivered(destination, 1), what="delivered")
+        release.set()
+    first, second = DeliveryAttempt.objects.filter(destination=destination).order_by("started_at")
+    assert first.outcome == AttemptOutcome.TRANSIENT and first.status_code is None
+    assert "Timeout" in first.error
+    assert second.outcome == AttemptOutcome.DELIVERED
+    assert ids[0] in target.delivered_message_ids()

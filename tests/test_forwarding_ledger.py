@@ -205,3 +205,87 @@ def test_urls_inside_the_network_are_refused(settings, url):
 def test_the_setting_allows_loopback_and_http(settings):
     settings.FORWARDING_ALLOW_PRIVATE_NETWORKS = True
     check_url("http://127.0.0.1:8080/hook")
+
+
+def test_ingest_succeeds_with_the_broker_down(transactional_db, tmp_path):
+    """The wake-up after ingest goes to a broker nobody listens on: the event is stored, the
+    call returns (the nudge is published by a thread, which logs its failure), and the
+    periodic sweep will fan it out."""
+    import subprocess
+    import sys
+
+    from metrics_source.models import Event
+    from tests.forwarding_support import ROOT, worker_database_url
+
+    closed = socket_port()
+    script = (
+        "import django, logging, threading; django.setup()\n"
+        "from metrics_source.ingest import events_ingest_calls\n"
+        "from tests.payloads import track_call\n"
+        "failed = threading.Event()\n"
+        "class Seen(logging.Handler):\n"
+        "    def emit(self, record): failed.set()\n"
+        "logging.getLogger('metrics_source.forwarding.wakeup').addHandler(Seen())\n"
+        "r = events_ingest_calls(source=None, calls=[track_call('Email Opened', message_id='m')])\n"
+        "print('stored', r.stored, 'before the broker failed:', not failed.is_set(), flush=True)\n"
+        "print('broker failure logged:', failed.wait(60))\n"
+    )
+    import os
+
+    env = os.environ | {
+        "DATABASE_URL": worker_database_url(),
+        "REDIS_URL": f"redis://127.0.0.1:{closed}/0",
+        "DJANGO_SETTINGS_MODULE": "metrics_source.settings",
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The call returned before the publisher gave up on the broker: it never waited on it.
+    assert "stored 1 before the broker failed: True" in result.stdout
+    assert "broker failure logged: True" in result.stdout
+    assert Event.objects.filter(message_id="m").exists()
+
+
+def socket_port() -> int:
+    """A loopback port with nothing listening."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_concurrent_claimers_never_share_a_row(transactional_db):
+    """Two connections claiming at the same time, as two workers would (the destination lease
+    is bypassed here on purpose: the claim alone must keep batches disjoint)."""
+    import threading
+
+    from django.db import connections
+
+    destination = webhook()
+    store_events(300)
+    destination_fanout(destination_id=destination.pk)
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def claimer(name: str) -> None:
+        try:
+            start.wait()
+            while rows := deliveries_claim(
+                destination_id=destination.pk, worker=name, limit=7, seconds=600
+            ):
+                claimed[name].extend(row[0] for row in rows)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claimer, args=(name,)) for name in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    both = claimed["a"] + claimed["b"]
+    assert len(both) == len(set(both)) == 300
+    assert claimed["a"] and claimed["b"]

@@ -111,6 +111,7 @@ def destinations_due() -> list[int]:
             "WHERE d.enabled AND NOT d.paused "
             "AND (d.queued_until IS NULL OR d.queued_until < now()) "
             "AND (d.lease_until IS NULL OR d.lease_until < now()) "
+            "AND (d.next_request_at IS NULL OR d.next_request_at <= now()) "
             f"AND EXISTS (SELECT 1 FROM {DELIVERY} l WHERE l.destination_id = d.id "
             "AND l.status IN ('pending', 'failed', 'in_flight') AND l.next_attempt_at <= now()) "
             "RETURNING d.id",

@@ -41,7 +41,8 @@ def post(request: OutboundRequest, *, timeout: float) -> HttpResult:
             request.url,
             body=request.body,
             headers=request.headers,
-            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+            # total bounds the whole exchange: a read timeout alone restarts on every byte.
+            timeout=urllib3.Timeout(total=timeout, connect=min(timeout, 10.0), read=timeout),
             redirect=False,
             retries=False,
             preload_content=False,
