@@ -104,15 +104,15 @@ def test_claims_are_disjoint_and_expired_claims_come_back(transactional_db):
     first = deliveries_claim(destination_id=destination.pk, worker="a", limit=6, seconds=60)
     second = deliveries_claim(destination_id=destination.pk, worker="b", limit=6, seconds=60)
     assert len(first) == 6 and len(second) == 4
-    assert not {row[0] for row in first} & {row[0] for row in second}
+    assert not {row.delivery_id for row in first} & {row.delivery_id for row in second}
     assert deliveries_claim(destination_id=destination.pk, worker="c", limit=6, seconds=60) == []
     # A dead worker's claim: move its expiry into the past, as time would.
-    ids = [row[0] for row in first]
+    ids = [row.delivery_id for row in first]
     Delivery.objects.filter(pk__in=ids).update(
         next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
     )
     again = deliveries_claim(destination_id=destination.pk, worker="c", limit=10, seconds=60)
-    assert sorted(row[0] for row in again) == sorted(ids)
+    assert sorted(row.delivery_id for row in again) == sorted(ids)
 
 
 def test_claim_query_uses_the_partial_index():
@@ -277,7 +277,7 @@ def test_concurrent_claimers_never_share_a_row(transactional_db):
             while rows := deliveries_claim(
                 destination_id=destination.pk, worker=name, limit=7, seconds=600
             ):
-                claimed[name].extend(row[0] for row in rows)
+                claimed[name].extend(row.delivery_id for row in rows)
         finally:
             connections.close_all()
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import orjson
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from metrics_source.forwarding.destinations import (
@@ -20,10 +20,10 @@ from metrics_source.forwarding.destinations import (
     destination_renew,
     destination_succeeded,
 )
-from metrics_source.forwarding.events import events_for_ids, track_event_from_row
 from metrics_source.forwarding.http import HttpResult, post
 from metrics_source.forwarding.kinds import KINDS, Kind, OutboundRequest
 from metrics_source.forwarding.ledger import (
+    Claimed,
     deliveries_claim,
     deliveries_dead,
     deliveries_delivered,
@@ -31,7 +31,7 @@ from metrics_source.forwarding.ledger import (
     deliveries_retry,
 )
 from metrics_source.forwarding.models import AttemptOutcome, DeliveryAttempt, Destination
-from metrics_source.forwarding.retry import Verdict, classify, retry_delay
+from metrics_source.forwarding.retry import Verdict, classify, jitter_factor, retry_delay
 from metrics_source.forwarding.ssrf import UrlRefused, check_url
 
 # A destination that failed is probed again at most this long after (its rows keep their own
@@ -57,7 +57,7 @@ def _claim_seconds(destination: Destination) -> float:
     return destination.timeout_seconds * 2 + settings.FORWARDING_CLAIM_MARGIN_SECONDS
 
 
-def _record_attempt(
+def _attempt_fields(
     destination: Destination,
     *,
     started_at: datetime,
@@ -65,45 +65,44 @@ def _record_attempt(
     verdict: Verdict,
     request: OutboundRequest,
     delivery_ids: list[int],
-) -> None:
-    DeliveryAttempt.objects.create(
-        destination=destination,
-        started_at=started_at,
-        duration_ms=result.duration_ms,
-        outcome=verdict.outcome,
-        status_code=result.status,
-        response_excerpt=result.excerpt,
-        error=verdict.reason if verdict.outcome != AttemptOutcome.DELIVERED else "",
-        webhook_id=request.request_id[:200],
-        delivery_ids=delivery_ids,
-    )
+) -> dict:
+    return {
+        "destination_id": destination.pk,
+        "started_at": started_at,
+        "duration_ms": result.duration_ms,
+        "outcome": verdict.outcome.value,
+        "status_code": result.status,
+        "response_excerpt": result.excerpt,
+        "error": verdict.reason if verdict.outcome != AttemptOutcome.DELIVERED else "",
+        "webhook_id": request.request_id[:200],
+        "delivery_ids": delivery_ids,
+    }
 
 
-def _encode_batch(
-    kind: Kind, claimed: list[tuple[int, int, int]]
+def _fit(
+    kind: Kind, claimed: list[Claimed]
 ) -> tuple[list[tuple[int, int, bytes, str]], list[int], list[int]]:
-    """(delivery id, attempts, JSON, messageId) in timestamp order that fit one request; the
-    ids too large for the destination; the ids left for the next request."""
-    by_event = {event_id: (delivery_id, attempts) for delivery_id, event_id, attempts in claimed}
-    rows = events_for_ids(list(by_event))
+    """(delivery id, attempts, JSON, messageId), in timestamp order, that fit one request; the
+    ids too large for the destination (or whose event is gone); the ids left for the next."""
     chosen: list[tuple[int, int, bytes, str]] = []
     too_large: list[int] = []
     left: list[int] = []
     total = 0
-    for event_id, row in rows.items():
-        delivery_id, attempts = by_event.pop(event_id)
-        body = orjson.dumps(track_event_from_row(row))
-        if kind.max_event_bytes is not None and len(body) > kind.max_event_bytes:
-            too_large.append(delivery_id)
+    for row in claimed:
+        body = row.body
+        if (
+            body is None
+            or row.message_id is None
+            or (kind.max_event_bytes is not None and len(body) > kind.max_event_bytes)
+        ):
+            too_large.append(row.delivery_id)
             continue
         fits = kind.max_request_bytes is None or total + len(body) + 1 <= kind.max_request_bytes
         if left or (chosen and not fits):
-            left.append(delivery_id)
+            left.append(row.delivery_id)
             continue
-        chosen.append((delivery_id, attempts, body, row["message_id"]))
+        chosen.append((row.delivery_id, row.attempts, body, row.message_id))
         total += len(body) + 1
-    # Events deleted since fan-out: nothing to send.
-    too_large.extend(delivery_id for delivery_id, _ in by_event.values())
     return chosen, too_large, left
 
 
@@ -118,7 +117,7 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
     )
     if not claimed:
         return BatchResult(claimed=0)
-    chosen, too_large, left = _encode_batch(kind, claimed)
+    chosen, too_large, left = _fit(kind, claimed)
     deliveries_dead(
         too_large, error="the event is larger than the destination accepts", count_attempt=False
     )
@@ -138,20 +137,35 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
     result = post(request, timeout=destination.timeout_seconds)
     now = timezone.now()
     verdict = classify(result, now=now)
-    _record_attempt(
+    attempt = _attempt_fields(
         destination,
         started_at=started_at,
         result=result,
         verdict=verdict,
         request=request,
-        delivery_ids=ids,
+        delivery_ids=[item[0] for item in chosen],
     )
     next_request_at = _paced(destination, started_at)
     if verdict.outcome == AttemptOutcome.DELIVERED:
-        deliveries_delivered(ids)
+        deliveries_delivered(attempt["delivery_ids"], attempt=attempt)
         destination_succeeded(destination)
         return BatchResult(claimed=len(claimed), next_request_at=next_request_at)
+    # A failure's attempt, ledger rows and destination state commit together.
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(**attempt)
+        return _record_failure(destination, chosen, result, verdict, next_request_at, now)
 
+
+def _record_failure(
+    destination: Destination,
+    chosen: list[tuple[int, int, bytes, str]],
+    result: HttpResult,
+    verdict: Verdict,
+    next_request_at: datetime | None,
+    now: datetime,
+) -> BatchResult:
+    ids = [item[0] for item in chosen]
+    claimed = len(chosen)
     error = verdict.reason + (f": {result.excerpt[:300]}" if result.excerpt else "")
     stop = False
     if verdict.outcome == AttemptOutcome.PERMANENT:
@@ -162,8 +176,9 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
     else:
         retries: list[tuple[int, str, datetime | None]] = []
         first_delay = None
+        jitter = jitter_factor()
         for delivery_id, attempts, _, _ in chosen:
-            delay = retry_delay(attempts + 1, verdict.retry_after)
+            delay = retry_delay(attempts + 1, verdict.retry_after, jitter=jitter)
             if first_delay is None:
                 first_delay = delay
             if delay is None:
@@ -178,7 +193,7 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
         stop = True
     if destination_failed(destination, error=error):
         stop = True
-    return BatchResult(claimed=len(claimed), next_request_at=next_request_at, stop=stop)
+    return BatchResult(claimed=claimed, next_request_at=next_request_at, stop=stop)
 
 
 def _paced(destination: Destination, started_at: datetime) -> datetime | None:
@@ -200,7 +215,13 @@ def destination_drain(*, destination_id: int) -> bool:
         return False
     worker = worker_id()
     deadline = time.monotonic() + settings.FORWARDING_TASK_SECONDS
+    with connection.cursor() as cursor:
+        # Safe for at-least-once: a commit lost in a database crash only makes a claim or a
+        # "delivered" vanish, so the batch is sent again; never an event lost. It saves a disk
+        # flush per statement, most of the cost of a batch.
+        cursor.execute("SET synchronous_commit TO off")
     next_request_at = destination.next_request_at
+    renewed = time.monotonic()
     more = False
     try:
         while True:
@@ -219,7 +240,12 @@ def destination_drain(*, destination_id: int) -> bool:
             if time.monotonic() >= deadline:
                 more = True
                 break
-            destination_renew(destination_id, seconds=lease_seconds)
+            # Renew well before expiry, not after every batch: one statement fewer per batch.
+            if time.monotonic() - renewed > lease_seconds / 3:
+                destination_renew(destination_id, seconds=lease_seconds)
+                renewed = time.monotonic()
     finally:
         destination_release(destination_id, next_request_at=next_request_at)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
     return more

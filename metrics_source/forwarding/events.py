@@ -1,48 +1,35 @@
-"""Stored rows -> the semantic track events forwarded, exactly as they were stored."""
+"""Stored rows -> the semantic track events forwarded, exactly as they were stored.
+
+The JSON is written by PostgreSQL: ``properties`` and ``context`` go out as the stored jsonb
+text, never decoded into Python and encoded again, which would cost more than the request.
+Keys come in the order the mapping writes them, plus ``receivedAt`` as a Segment-compatible
+server sets it; timestamps in UTC with milliseconds and a Z, as ``mapping.iso`` writes them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+_ISO = """'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"""
 
-from metrics_source.mapping import iso
-from metrics_source.models import Event
 
-EVENT_FIELDS = (
-    "id",
-    "message_id",
-    "event",
-    "user_id",
-    "anonymous_id",
-    "timestamp",
-    "original_timestamp",
-    "sent_at",
-    "received_at",
-    "context",
-    "properties",
+def _moment(column: str, key: str, *, optional: bool) -> str:
+    text = f"""',"{key}":"' || to_char(e.{column} AT TIME ZONE 'UTC', {_ISO}) || '"'"""
+    return f"CASE WHEN e.{column} IS NOT NULL THEN {text} END" if optional else text
+
+
+def _identity(column: str, key: str) -> str:
+    return f"""CASE WHEN e.{column} <> '' THEN ',"{key}":' || to_json(e.{column})::text END"""
+
+
+# The event as JSON bytes, for a row aliased ``e``.
+EVENT_JSON_SQL = (
+    "convert_to(concat("
+    """'{"type":"track","event":', to_json(e.event)::text, """
+    f"{_identity('user_id', 'userId')}, {_identity('anonymous_id', 'anonymousId')}, "
+    """',"messageId":', to_json(e.message_id)::text, """
+    f"{_moment('timestamp', 'timestamp', optional=False)}, "
+    f"{_moment('original_timestamp', 'originalTimestamp', optional=True)}, "
+    f"{_moment('sent_at', 'sentAt', optional=True)}, "
+    f"{_moment('received_at', 'receivedAt', optional=False)}, "
+    """',"context":', e.context::text, ',"properties":', e.properties::text, '}'"""
+    "), 'UTF8')"
 )
-
-
-def track_event_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The semantic track event for a stored row (a dict of EVENT_FIELDS), in the key order
-    the mapping writes, plus ``receivedAt`` as a Segment-compatible server sets it."""
-    event: dict[str, Any] = {"type": "track", "event": row["event"]}
-    if row["user_id"]:
-        event["userId"] = row["user_id"]
-    if row["anonymous_id"]:
-        event["anonymousId"] = row["anonymous_id"]
-    event["messageId"] = row["message_id"]
-    event["timestamp"] = iso(row["timestamp"])
-    if row["original_timestamp"] is not None:
-        event["originalTimestamp"] = iso(row["original_timestamp"])
-    if row["sent_at"] is not None:
-        event["sentAt"] = iso(row["sent_at"])
-    event["receivedAt"] = iso(row["received_at"])
-    event["context"] = row["context"]
-    event["properties"] = row["properties"]
-    return event
-
-
-def events_for_ids(event_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """id -> row dict, in timestamp order (dicts keep insertion order)."""
-    rows = Event.objects.filter(pk__in=event_ids).order_by("timestamp", "pk").values(*EVENT_FIELDS)
-    return {row["id"]: row for row in rows}

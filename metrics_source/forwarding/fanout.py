@@ -25,6 +25,9 @@ from metrics_source.forwarding.sql import (
     ledger_insert_sql,
 )
 
+# The first key of the advisory lock (the second is the destination id).
+FANOUT_LOCK = 0x46574444
+
 
 def destination_prepare_new(destination: Destination) -> None:
     """Before a new destination is first saved: events stored so far are not its business
@@ -50,11 +53,17 @@ def destination_fanout(*, destination_id: int) -> int:
 
     A worker already fanning this destination out is skipped (row lock, SKIP LOCKED)."""
     with transaction.atomic():
-        destination = (
-            Destination.objects.select_for_update(skip_locked=True)
-            .filter(pk=destination_id, enabled=True)
-            .first()
-        )
+        # One fan-out per destination at a time, through an advisory lock rather than a lock
+        # on the destination row: a row lock held while the INSERT waits on ledger rows that
+        # a delivering worker is updating would deadlock with that worker, whose attempt log
+        # references the destination row.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", [FANOUT_LOCK, destination_id]
+            )
+            if not cursor.fetchone()[0]:
+                return 0
+        destination = Destination.objects.filter(pk=destination_id, enabled=True).first()
         if destination is None:
             return 0
         # The order matters: the sequence first, then the snapshot, so a transaction holding

@@ -2,34 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
 
-from metrics_source.forwarding.sql import DELIVERY
+from metrics_source.forwarding.events import EVENT_JSON_SQL
+from metrics_source.forwarding.models import DeliveryAttempt
+from metrics_source.forwarding.sql import DELIVERY, EVENT
+
+ATTEMPT = DeliveryAttempt._meta.db_table
 
 _CLAIM_SQL = (
-    f"UPDATE {DELIVERY} SET status = 'in_flight', claimed_by = %s, "  # noqa: S608
+    f"WITH claimed AS (UPDATE {DELIVERY} SET status = 'in_flight', claimed_by = %s, "  # noqa: S608
     "claim_expires_at = now() + make_interval(secs => %s), "
     "next_attempt_at = now() + make_interval(secs => %s) "
     f"WHERE id IN (SELECT id FROM {DELIVERY} WHERE destination_id = %s "
     "AND status IN ('pending', 'failed', 'in_flight') AND next_attempt_at <= now() "
     "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, event_id, attempts"
+    "RETURNING id, event_id, attempts) "
+    f"SELECT c.id, c.event_id, c.attempts, e.message_id, {EVENT_JSON_SQL} "
+    f"FROM claimed c LEFT JOIN {EVENT} e ON e.id = c.event_id ORDER BY e.timestamp, e.id"
 )
+
+
+@dataclass(slots=True)
+class Claimed:
+    delivery_id: int
+    event_id: int
+    attempts: int
+    # None when the event was deleted since fan-out.
+    message_id: str | None
+    body: bytes | None
 
 
 def deliveries_claim(
     *, destination_id: int, worker: str, limit: int, seconds: float
-) -> list[tuple[int, int, int]]:
-    """Claim up to ``limit`` due rows: (delivery id, event id, attempts so far).
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows, with their events as JSON, in timestamp order.
 
     SKIP LOCKED lets two workers claim disjoint batches at the same moment; the claim moves
     next_attempt_at to its expiry, so a worker that dies mid-batch leaves rows that become due
-    again by themselves (at least once: they may then be sent twice, never lost)."""
+    again by themselves (at least once: they may then be sent twice, never lost). Claiming and
+    reading the events is one statement: one round trip per batch."""
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [worker, seconds, seconds, destination_id, limit])
-        return [tuple(row) for row in cursor.fetchall()]
+        return [
+            Claimed(row[0], row[1], row[2], row[3], None if row[4] is None else bytes(row[4]))
+            for row in cursor.fetchall()
+        ]
 
 
 def deliveries_release(ids: list[int]) -> None:
@@ -43,15 +64,19 @@ def deliveries_release(ids: list[int]) -> None:
             )
 
 
-def deliveries_delivered(ids: list[int]) -> None:
-    if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {DELIVERY} SET status = 'delivered', delivered_at = now(), "  # noqa: S608
-                "attempts = attempts + 1, last_error = '', claimed_by = '', "
-                "claim_expires_at = NULL WHERE id = ANY(%s::bigint[])",
-                [ids],
-            )
+def deliveries_delivered(ids: list[int], *, attempt: dict) -> None:
+    """Mark rows delivered and log the attempt that delivered them, in one statement (the
+    common case, so one round trip and one commit)."""
+    columns = list(attempt)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH logged AS (INSERT INTO {ATTEMPT} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id) "
+            f"UPDATE {DELIVERY} SET status = 'delivered', delivered_at = now(), "
+            "attempts = attempts + 1, last_error = '', claimed_by = '', "
+            "claim_expires_at = NULL WHERE id = ANY(%s::bigint[])",
+            [*attempt.values(), ids],
+        )
 
 
 def deliveries_dead(ids: list[int], *, error: str, count_attempt: bool = True) -> None:

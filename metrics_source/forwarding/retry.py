@@ -57,12 +57,19 @@ def classify(result: HttpResult, *, now: datetime) -> Verdict:
     return Verdict(AttemptOutcome.PERMANENT, reason, gone=status == 410)
 
 
-def retry_delay(attempts_made: int, retry_after: float | None = None) -> float | None:
+def jitter_factor() -> float:
+    return random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def retry_delay(
+    attempts_made: int, retry_after: float | None = None, *, jitter: float | None = None
+) -> float | None:
     """Seconds until the next attempt after ``attempts_made`` attempts, or None when the
-    schedule is exhausted (the delivery is dead)."""
+    schedule is exhausted (the delivery is dead). Rows of one batch share one ``jitter``
+    factor, so they come due together and stay one batch."""
     schedule = settings.FORWARDING_RETRY_SCHEDULE
     if attempts_made > len(schedule):
         return None
     base = schedule[attempts_made - 1]
-    delay = base * random.uniform(1 - JITTER, 1 + JITTER)
+    delay = base * (jitter_factor() if jitter is None else jitter)
     return max(delay, retry_after or 0.0)
