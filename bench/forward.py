@@ -146,7 +146,9 @@ def forward(receiver: Receiver, env: dict, *, count: int, batch_size: int, name:
     from metrics_source.ingest import events_ingest_calls
 
     receiver.reset()
-    destination_create(name=name, kind="webhook", url=receiver.url, batch_size=batch_size)
+    destination = destination_create(
+        name=name, kind="webhook", url=receiver.url, batch_size=batch_size
+    )
     events = calls(count, name)
     for i in range(0, count, 1000):
         events_ingest_calls(source=None, calls=events[i : i + 1000])
@@ -165,6 +167,9 @@ def forward(receiver: Receiver, env: dict, *, count: int, batch_size: int, name:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
+    # Later runs measure their own destination only.
+    destination.enabled = False
+    destination.save(update_fields=["enabled"])
     received = receiver.events.value
     if received < count:
         raise SystemExit(f"only {received} of {count} events arrived")

@@ -289,3 +289,36 @@ def test_concurrent_claimers_never_share_a_row(transactional_db):
     both = claimed["a"] + claimed["b"]
     assert len(both) == len(set(both)) == 300
     assert claimed["a"] and claimed["b"]
+
+
+def test_the_forwarded_json_is_the_stored_semantic_event():
+    """What a destination receives is the event the mapping produced and ingest stored, key for
+    key (plus receivedAt), whatever its shape: anonymous only, sentAt, unicode, nested."""
+    import orjson
+
+    from metrics_source.ingest import events_ingest_calls
+    from metrics_source.mapping import iso, track_event_from_call
+    from tests.payloads import track_call
+
+    received_at = datetime(2025, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
+    calls = [
+        track_call("Email Opened", message_id="m1"),
+        {
+            **track_call("Push Opened", message_id="m2"),
+            "userId": None,
+            "anonymousId": "anon-ü",
+            "sentAt": "2025-03-04T05:06:00.5Z",
+            "properties": {"nested": {"list": [1, "two", None, 3.5]}, "emoji": "🎉"},
+        },
+    ]
+    destination = webhook()
+    events_ingest_calls(source=None, calls=calls, received_at=received_at)
+    destination_fanout(destination_id=destination.pk)
+    claimed = deliveries_claim(destination_id=destination.pk, worker="t", limit=10, seconds=60)
+    forwarded = {row.message_id: orjson.loads(row.body) for row in claimed}
+    for call in calls:
+        _, expected = track_event_from_call(call, received_at=received_at)
+        expected.pop("integrations", None)
+        expected["receivedAt"] = iso(received_at)
+        assert forwarded[call["messageId"]] == expected
+        assert list(forwarded[call["messageId"]])[:3] == ["type", "event", list(expected)[2]]
