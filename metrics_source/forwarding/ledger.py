@@ -64,18 +64,22 @@ def deliveries_release(ids: list[int]) -> None:
             )
 
 
-def deliveries_delivered(ids: list[int], *, attempt: dict) -> None:
-    """Mark rows delivered and log the attempt that delivered them, in one statement (the
-    common case, so one round trip and one commit)."""
-    columns = list(attempt)
+def deliveries_delivered(attempts: list[dict]) -> None:
+    """Log the attempts and mark the rows they carried delivered, in one statement (the common
+    case: one round trip and one commit for any number of requests)."""
+    if not attempts:
+        return
+    columns = list(attempts[0])
+    row = f"({', '.join(['%s'] * len(columns))})"
+    ids = [delivery_id for attempt in attempts for delivery_id in attempt["delivery_ids"]]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH logged AS (INSERT INTO {ATTEMPT} ({', '.join(columns)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id) "
+            f"VALUES {', '.join([row] * len(attempts))} RETURNING id) "
             f"UPDATE {DELIVERY} SET status = 'delivered', delivered_at = now(), "
             "attempts = attempts + 1, last_error = '', claimed_by = '', "
             "claim_expires_at = NULL WHERE id = ANY(%s::bigint[])",
-            [*attempt.values(), ids],
+            [value for attempt in attempts for value in attempt.values()] + [ids],
         )
 
 
