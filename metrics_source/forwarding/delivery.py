@@ -40,9 +40,10 @@ MAX_DESTINATION_BACKOFF = 60.0
 # Waits shorter than this (request pacing) are slept in the task; longer ones free the worker
 # and the sweep comes back.
 MAX_SLEEP = 1.0
-# With a batch size of 1, one claim takes this many rows and sends them one per request:
-# two statements for them all instead of two per event.
-SINGLES_PER_CLAIM = 50
+# One claim takes rows for several requests, sent one after the other: two statements for
+# them all instead of two per request.
+REQUESTS_PER_CLAIM = 50
+ROWS_PER_CLAIM = 1000
 
 
 def worker_id() -> str:
@@ -82,15 +83,17 @@ def _attempt_fields(
     }
 
 
-def _fit(
-    kind: Kind, claimed: list[Claimed], *, single: bool
-) -> tuple[list[tuple[int, int, bytes, str]], list[int], list[int]]:
-    """(delivery id, attempts, JSON, messageId), in timestamp order, that fit one request; the
-    ids too large for the destination (or whose event is gone); the ids left for the next."""
-    chosen: list[tuple[int, int, bytes, str]] = []
+Item = tuple[int, int, bytes, str]  # delivery id, attempts so far, event JSON, messageId
+
+
+def _pack(
+    kind: Kind, claimed: list[Claimed], per_request: int
+) -> tuple[list[list[Item]], list[int]]:
+    """The claimed rows as requests, in timestamp order, each within the destination's batch
+    size and the kind's limits; and the ids too large to send (or whose event is gone)."""
+    groups: list[list[Item]] = []
     too_large: list[int] = []
-    left: list[int] = []
-    total = 0
+    size = 0
     for row in claimed:
         body = row.body
         if (
@@ -100,48 +103,47 @@ def _fit(
         ):
             too_large.append(row.delivery_id)
             continue
-        fits = (
-            single
-            or kind.max_request_bytes is None
-            or total + len(body) + 1 <= kind.max_request_bytes
+        full = bool(groups) and (
+            len(groups[-1]) >= per_request
+            or (
+                kind.max_request_bytes is not None and size + len(body) + 1 > kind.max_request_bytes
+            )
         )
-        if left or (chosen and not fits):
-            left.append(row.delivery_id)
-            continue
-        chosen.append((row.delivery_id, row.attempts, body, row.message_id))
-        total += len(body) + 1
-    return chosen, too_large, left
+        if not groups or full:
+            groups.append([])
+            size = 0
+        groups[-1].append((row.delivery_id, row.attempts, body, row.message_id))
+        size += len(body) + 1
+    return groups, too_large
 
 
 def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
-    """Claim due rows, send them (one request, or one request each when the batch size is 1),
-    and record what happened."""
+    """Claim due rows, send them as requests of the destination's batch size one after the
+    other, and record what happened (all the successes in one statement)."""
     kind = KINDS[destination.kind]
-    single = destination.batch_size <= 1
+    per_request = max(1, min(destination.batch_size, kind.max_events))
     claimed = deliveries_claim(
         destination_id=destination.pk,
         worker=worker,
-        limit=SINGLES_PER_CLAIM if single else max(1, min(destination.batch_size, kind.max_events)),
+        limit=per_request * max(1, min(REQUESTS_PER_CLAIM, ROWS_PER_CLAIM // per_request)),
         seconds=_claim_seconds(destination),
     )
     if not claimed:
         return BatchResult(claimed=0)
     claimed_at = time.monotonic()
-    chosen, too_large, left = _fit(kind, claimed, single=single)
+    groups, too_large = _pack(kind, claimed, per_request)
     deliveries_dead(
         too_large, error="the event is larger than the destination accepts", count_attempt=False
     )
-    deliveries_release(left)
-    if not chosen:
+    if not groups:
         return BatchResult(claimed=len(claimed))
     try:
         check_url(kind.url_to_check(destination))
     except UrlRefused as refused:
-        deliveries_release([item[0] for item in chosen])
+        deliveries_release([item[0] for group in groups for item in group])
         destination_pause(destination.pk, reason=f"Paused: the URL is refused: {refused}")
         return BatchResult(claimed=len(claimed), stop=True)
 
-    groups = [[item] for item in chosen] if single else [chosen]
     delivered: list[dict] = []
     next_request_at: datetime | None = None
     for index, group in enumerate(groups):
@@ -192,7 +194,7 @@ def _record_delivered(destination: Destination, attempts: list[dict]) -> None:
 
 def _record_failure(
     destination: Destination,
-    chosen: list[tuple[int, int, bytes, str]],
+    chosen: list[Item],
     result: HttpResult,
     verdict: Verdict,
     next_request_at: datetime | None,
