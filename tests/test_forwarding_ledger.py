@@ -322,3 +322,42 @@ def test_the_forwarded_json_is_the_stored_semantic_event():
         expected["receivedAt"] = iso(received_at)
         assert forwarded[call["messageId"]] == expected
         assert list(forwarded[call["messageId"]])[:3] == ["type", "event", list(expected)[2]]
+
+
+def test_an_event_committed_late_with_a_lower_id_is_still_fanned_out(transactional_db):
+    """Ids are handed out before commit: an ingest transaction that stays open while later
+    events commit and fan-out runs again and again must not have its event skipped."""
+    import threading
+
+    from django.db import connections, transaction
+
+    destination = webhook()
+    inserted, commit = threading.Event(), threading.Event()
+
+    def slow_ingest() -> None:
+        try:
+            with transaction.atomic():
+                store_events(1, prefix="late")
+                inserted.set()
+                commit.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_ingest)
+    thread.start()
+    assert inserted.wait(30)
+    later = store_events(3, prefix="early-commit")
+    for _ in range(3):
+        destination_fanout(destination_id=destination.pk)
+    assert ledger_message_ids(destination) == sorted(later)
+    commit.set()
+    thread.join(30)
+    destination_fanout(destination_id=destination.pk)
+    assert ledger_message_ids(destination) == sorted([*later, "late-00000"])
+    # Once nothing is in flight the floor catches up, so old events are not rescanned forever.
+    destination_fanout(destination_id=destination.pk)
+    destination_fanout(destination_id=destination.pk)
+    destination.refresh_from_db()
+    assert destination.fanout_floor >= max(
+        Delivery.objects.filter(destination=destination).values_list("event_id", flat=True)
+    )
