@@ -336,3 +336,7 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
+
+
+# Forwarding registers its own models (destinations, ledger, attempts).
+from metrics_source.forwarding import admin as _forwarding_admin  # noqa: E402, F401

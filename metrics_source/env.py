@@ -42,3 +42,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
+def env_float_list(name: str, default: list[float]) -> list[float]:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return [float(item) for item in default]
+    try:
+        numbers = [float(item) for item in value.split(",") if item.strip()]
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be comma-separated numbers, got {value!r}"
+        ) from None
+    if not numbers or any(number < 0 for number in numbers):
+        raise ImproperlyConfigured(f"{name} needs at least one number, none negative")
+    return numbers

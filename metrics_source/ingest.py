@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from django.db import transaction
 
 from metrics_source.db import hot_path_cursor
+from metrics_source.forwarding.wakeup import forwarding_wakeup
 from metrics_source.mapping import (
     EventRow,
     MappingError,
@@ -128,7 +130,11 @@ def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin)
         sql, params = _INSERT_MANY_SQL, head + [[getattr(r, a) for r in rows] for a in _ATTRIBUTES]
     with hot_path_cursor() as cursor:
         cursor.execute(sql, params, prepare=True)
-        return dict(cursor.fetchall())
+        stored = dict(cursor.fetchall())
+    if stored:
+        # Forwarding fans new events out in bulk; this only nudges it (throttled, never fails).
+        transaction.on_commit(forwarding_wakeup)
+    return stored
 
 
 def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) -> None:

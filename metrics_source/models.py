@@ -139,3 +139,14 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.message_id}"
+
+
+# Forwarding's models live beside their services; importing them here registers them.
+from metrics_source.forwarding.models import (  # noqa: E402
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Destination,
+)
+
+__all__ = ["Delivery", "DeliveryAttempt", "DeliveryStatus", "Destination", "Event", "Source"]

@@ -8,7 +8,14 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from metrics_source.env import env_bool, env_int, env_list, env_str
+from metrics_source.env import (
+    env_bool,
+    env_float,
+    env_float_list,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,7 +147,38 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 10}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# One queue name per deployment; tests give each run its own so parallel runs never share work.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+
+# Forwarding (README "Forwarding"). Seconds between sweeps: each sweep fans new events out to
+# destinations and starts a delivery task for each destination with work due.
+FORWARDING_SWEEP_SECONDS = env_float("FORWARDING_SWEEP_SECONDS", 2.0)
+# Delays before the 2nd, 3rd, ... attempt of a delivery (seconds, comma-separated); after the
+# last one a delivery that still fails is dead. The default spreads 10 attempts over about two
+# days, as Svix does (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, ...); each delay gets +-20 % jitter.
+FORWARDING_RETRY_SCHEDULE = env_float_list(
+    "FORWARDING_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000]
+)
+# A destination that has failed without a single success for this long is paused.
+FORWARDING_PAUSE_AFTER_SECONDS = env_float("FORWARDING_PAUSE_AFTER_SECONDS", 24 * 3600)
+# How long one delivery task drains a destination before handing over to a fresh task.
+FORWARDING_TASK_SECONDS = env_float("FORWARDING_TASK_SECONDS", 5.0)
+# A delivery task enqueued but not started after this long (lost with Redis) is enqueued again.
+FORWARDING_REQUEUE_SECONDS = env_float("FORWARDING_REQUEUE_SECONDS", 60.0)
+# A claim outlives the request timeout by this much; then a killed worker's batch is due again.
+FORWARDING_CLAIM_MARGIN_SECONDS = env_float("FORWARDING_CLAIM_MARGIN_SECONDS", 30.0)
+# Destinations on loopback, private, link-local or metadata addresses, and plain http://, are
+# refused unless this is on (development and tests send to receivers on 127.0.0.1).
+FORWARDING_ALLOW_PRIVATE_NETWORKS = env_bool("FORWARDING_ALLOW_PRIVATE_NETWORKS", default=False)
+
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "forwarding-sweep": {
+        "task": "metrics_source.tasks.forwarding_sweep",
+        "schedule": FORWARDING_SWEEP_SECONDS,
+        # A sweep that waited longer than its interval is superseded by the next one.
+        "options": {"expires": max(FORWARDING_SWEEP_SECONDS, 1.0)},
+    },
+}
 
 # Ingest.
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300)

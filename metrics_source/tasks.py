@@ -1,0 +1,25 @@
+"""Thin Celery tasks: take ids, call a service. Redis carries only these wake-ups; the state
+is in PostgreSQL, and the periodic sweep re-creates any task that was lost."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from metrics_source.forwarding.delivery import destination_drain
+from metrics_source.forwarding.fanout import destinations_due, fanout_all
+
+
+@shared_task(ignore_result=True)
+def forwarding_sweep() -> None:
+    """Fan new events out to the ledger, then start a delivery task per destination with
+    work due (one task per destination: a slow one holds one worker slot at most)."""
+    fanout_all()
+    for destination_id in destinations_due():
+        deliver_destination.delay(destination_id)
+
+
+@shared_task(ignore_result=True)
+def deliver_destination(destination_id: int) -> None:
+    if destination_drain(destination_id=destination_id):
+        # More is due: hand over to a fresh task so other destinations get their turn.
+        deliver_destination.delay(destination_id)

@@ -1,0 +1,170 @@
+"""Operator's view: the destination admin (secrets write-only, SSRF refusals, health, test
+event, replay) and the forward_status / forward_replay commands."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from metrics_source.forwarding.destinations import destination_create
+from metrics_source.forwarding.fanout import destination_fanout
+from metrics_source.forwarding.models import Delivery, DeliveryStatus, Destination
+from tests.forwarding_support import receiver, store_events, verify_standard_webhook
+
+DESTINATIONS = "/admin/metrics_source/destination/"
+LEDGER = "/admin/metrics_source/delivery/"
+SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{40,}")
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collected_static(tmp_path_factory):
+    root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+@pytest.fixture(autouse=True)
+def _private_networks(settings):
+    settings.FORWARDING_ALLOW_PRIVATE_NETWORKS = True
+
+
+def form_data(**overrides) -> dict:
+    data = {
+        "name": "crm",
+        "kind": "webhook",
+        "enabled": "on",
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "",
+        "previous_secret": "",
+        "extra_headers": "{}",
+        "channels": "",
+        "event_names": "",
+        "campaign_ids": "",
+        "broadcast_ids": "",
+        "newsletter_ids": "",
+        "transactional_message_ids": "",
+        "batch_size": "1",
+        "timeout_seconds": "15",
+        "max_requests_per_second": "",
+        "backfill_from_0": "",
+        "backfill_from_1": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_adding_a_webhook_shows_a_generated_secret_once_and_never_again(admin_client):
+    response = admin_client.post(DESTINATIONS + "add/", form_data(), follow=True)
+    assert response.status_code == 200
+    shown = SECRET.findall(response.content.decode())
+    destination = Destination.objects.get(name="crm")
+    assert shown and shown[0] == destination.secret
+    change = admin_client.get(f"{DESTINATIONS}{destination.pk}/change/").content.decode()
+    assert destination.secret not in change
+    # Saving with the secret left blank keeps it.
+    admin_client.post(f"{DESTINATIONS}{destination.pk}/change/", form_data(name="crm2"))
+    destination.refresh_from_db()
+    assert destination.name == "crm2" and destination.secret == shown[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://example.com/x", "plain http"), ("https://127.0.0.1/x", "loopback")],
+)
+def test_the_form_refuses_urls_inside_the_network(admin_client, settings, url, message):
+    settings.FORWARDING_ALLOW_PRIVATE_NETWORKS = False
+    response = admin_client.post(DESTINATIONS + "add/", form_data(url=url))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Destination.objects.exists()
+
+
+def test_a_bad_signing_secret_and_reserved_headers_are_refused(admin_client):
+    data = form_data(secret="not-a-whsec", extra_headers='{"webhook-id": "x"}')
+    content = admin_client.post(DESTINATIONS + "add/", data).content.decode()
+    assert "whsec_" in content and "Set by the destination kind" in content
+    assert not Destination.objects.exists()
+
+
+def test_send_test_event_reports_the_answer_and_signs_it(admin_client):
+    with receiver(lambda r, i: (202, {}, b'{"queued": true}')) as target:
+        admin_client.post(DESTINATIONS + "add/", form_data(url=target.url + "/in"), follow=True)
+        destination = Destination.objects.get()
+        response = admin_client.post(
+            DESTINATIONS,
+            {"action": "send_test_event", "_selected_action": [destination.pk]},
+            follow=True,
+        )
+    content = response.content.decode()
+    assert "HTTP 202" in content and "queued" in content
+    (request,) = target.requests
+    verify_standard_webhook(destination.secret, request.headers, request.body)
+    # The list shows the request in the destination's health.
+    page = admin_client.get(DESTINATIONS).content.decode()
+    assert "100.0%" in page and " ms" in page
+
+
+def test_health_ledger_and_replay_of_dead_deliveries(admin_client):
+    destination = destination_create(name="d", kind="webhook", url="http://127.0.0.1:9/x")
+    store_events(3)
+    destination_fanout(destination_id=destination.pk)
+    dead = Delivery.objects.filter(destination=destination).first()
+    Delivery.objects.filter(pk=dead.pk).update(status=DeliveryStatus.DEAD, last_error="HTTP 400")
+    page = admin_client.get(DESTINATIONS).content.decode()
+    assert ">2<" in page  # the backlog column: two still pending
+    ledger = admin_client.get(f"{LEDGER}?status__exact=dead").content.decode()
+    assert "HTTP 400" in ledger and f"/admin/metrics_source/event/{dead.event_id}/change/" in ledger
+    admin_client.post(DESTINATIONS, {"action": "replay_dead", "_selected_action": [destination.pk]})
+    dead.refresh_from_db()
+    assert dead.status == DeliveryStatus.PENDING and dead.attempts == 0
+
+
+def test_replay_range_in_the_admin_includes_events_from_before_the_destination(admin_client):
+    store_events(2, prefix="early", start=datetime(2021, 6, 1, tzinfo=UTC))
+    destination = destination_create(name="late", kind="webhook", url="http://127.0.0.1:9/x")
+    response = admin_client.post(
+        DESTINATIONS,
+        {
+            "action": "replay_range",
+            "_selected_action": [destination.pk],
+            "apply": "1",
+            "since": "2021-01-01 00:00:00",
+            "until": "2022-01-01 00:00:00",
+        },
+        follow=True,
+    )
+    assert "2 deliveries are pending again" in response.content.decode()
+    assert Delivery.objects.filter(destination=destination).count() == 2
+
+
+def test_forward_status_and_forward_replay_commands():
+    destination = destination_create(name="cmd", kind="webhook", url="http://127.0.0.1:9/x")
+    ids = store_events(4)
+    destination_fanout(destination_id=destination.pk)
+    Delivery.objects.filter(destination=destination).update(status=DeliveryStatus.DEAD)
+    out = io.StringIO()
+    call_command("forward_status", "--json", stdout=out)
+    (row,) = json.loads(out.getvalue())
+    assert row["name"] == "cmd" and row["backlog"] == 0 and not row["paused"]
+    out = io.StringIO()
+    call_command("forward_replay", "cmd", "--dead", stdout=out)
+    assert "4 deliveries to cmd are pending again" in out.getvalue()
+    out = io.StringIO()
+    call_command("forward_status", stdout=out)
+    assert "backlog 4" in out.getvalue()
+    Delivery.objects.filter(destination=destination).update(status=DeliveryStatus.DELIVERED)
+    out = io.StringIO()
+    call_command("forward_replay", "cmd", "--message-id", ids[0], stdout=out)
+    assert "1 deliveries" in out.getvalue()
+    assert Delivery.objects.get(destination=destination, event__message_id=ids[0]).status == (
+        DeliveryStatus.PENDING
+    )
