@@ -133,11 +133,14 @@ def _health(request: HttpRequest, destination: Destination) -> Health:
     return cache.get(destination.pk, Health()) if cache else Health()
 
 
+_SHORT_KIND_LABELS = {"webhook": "Webhook", "segment": "Segment API"}
+
+
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin):
     form = DestinationForm
     list_display = [
-        "name", "kind", "enabled", "paused", "delivered_24h", "failed_24h", "success_rate",
+        "name", "kind_label", "enabled", "paused", "delivered_24h", "failed_24h", "success_rate",
         "backlog", "oldest_pending", "p95", "last_error", "ledger",
     ]  # fmt: skip
     list_filter = ["kind", "enabled", "paused"]
@@ -188,6 +191,11 @@ class DestinationAdmin(admin.ModelAdmin):
         return ""
 
     failed_24h = success_rate = backlog = oldest_pending = p95 = last_error = delivered_24h
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_label(self, destination: Destination) -> str:
+        # The choice labels explain the kinds on the form; the list needs a short word.
+        return _SHORT_KIND_LABELS.get(destination.kind, destination.kind)
 
     @admin.display(description="ledger")
     def ledger(self, destination: Destination) -> str:
