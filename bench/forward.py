@@ -29,21 +29,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
-import psycopg
+from benchdb import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def psycopg_url(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
 
 
 # --- the receiver (own process) -------------------------------------------------------------
@@ -183,15 +174,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL")
-    if not base_url or not os.environ.get("REDIS_URL"):
-        raise SystemExit("set DATABASE_URL and REDIS_URL (or run `make bench-forward`)")
-    bench_name = (urlsplit(base_url).path.lstrip("/") or "metrics_source") + "_fwdbench"
-    admin_url = with_database(base_url, "postgres")
-    bench_url = with_database(base_url, bench_name)
-    with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-        conn.execute(f'CREATE DATABASE "{bench_name}"')
+    database = fresh_database("fwdbench", make_target="bench-forward")
+    bench_url = database.url
     env = dict(
         os.environ,
         DATABASE_URL=bench_url,
@@ -230,8 +214,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
+        database.drop()
 
 
 if __name__ == "__main__":

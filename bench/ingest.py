@@ -30,10 +30,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
+from benchdb import fresh_database, psycopg_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL_EVENTS = [
@@ -82,15 +82,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def psycopg_url(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,16 +182,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3, help="client processes")
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL")
-    if not base_url or not os.environ.get("REDIS_URL"):
-        raise SystemExit("set DATABASE_URL and REDIS_URL (or run `make bench`)")
-    bench_name = (urlsplit(base_url).path.lstrip("/") or "metrics_source") + "_bench"
-    admin_url = with_database(base_url, "postgres")
-    bench_url = with_database(base_url, bench_name)
-    with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-        conn.execute(f'CREATE DATABASE "{bench_name}"')
-
+    database = fresh_database("bench", make_target="bench")
+    bench_url = database.url
     env = dict(os.environ, DATABASE_URL=bench_url, DJANGO_SETTINGS_MODULE="metrics_source.settings")
     env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -257,8 +240,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-        with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
+        database.drop()
 
 
 if __name__ == "__main__":

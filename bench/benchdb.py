@@ -1,0 +1,43 @@
+"""A throwaway database for one benchmark run, on the server DATABASE_URL names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def psycopg_url(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    name: str
+    url: str  # the bench database, in DATABASE_URL form
+    admin_url: str  # the server's `postgres` database, to create and drop it
+
+    def drop(self) -> None:
+        with psycopg.connect(psycopg_url(self.admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def fresh_database(suffix: str, *, make_target: str) -> BenchDatabase:
+    """Create ``<DATABASE_URL's name>_<suffix>`` anew (dropping an old one)."""
+    base_url = os.environ.get("DATABASE_URL")
+    if not base_url or not os.environ.get("REDIS_URL"):
+        raise SystemExit(f"set DATABASE_URL and REDIS_URL (or run `make {make_target}`)")
+    name = f"{urlsplit(base_url).path.lstrip('/') or 'metrics_source'}_{suffix}"
+    database = BenchDatabase(
+        name, with_database(base_url, name), with_database(base_url, "postgres")
+    )
+    database.drop()
+    with psycopg.connect(psycopg_url(database.admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database
