@@ -78,6 +78,7 @@ class DestinationForm(forms.ModelForm):
             "newsletter_ids", "transactional_message_ids", "batch_size", "timeout_seconds",
             "max_requests_per_second", "backfill_from",
         ]  # fmt: skip
+        labels = {"url": "URL"}
 
     def _kept(self, name: str) -> str:
         value = self.cleaned_data.get(name) or ""
