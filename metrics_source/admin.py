@@ -234,8 +234,21 @@ _SHOWN_WHEN_SET = frozenset(
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by the system (events, the forwarding ledger): view, never edit."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = ["event", "timestamp", "user_id", "delivery_id", "message_id_short", "source"]
     # Sorting millions of rows by a text column is slow; the default order is newest first.
     sortable_by = ["timestamp"]
@@ -327,15 +340,6 @@ class EventAdmin(admin.ModelAdmin):
             return queryset, False
         matches = Q(message_id=term) | Q(delivery_id=term) | Q(user_id=term)
         return queryset.filter(matches), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
 
 
 # Forwarding registers its own models (destinations, ledger, attempts).

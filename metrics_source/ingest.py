@@ -49,9 +49,6 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)
-    # message_id -> new row id, for the events this call stored.
-    stored_ids: dict[str, int] = field(default_factory=dict)
-    duplicate_message_ids: list[str] = field(default_factory=list)
     # The event name of each accepted (stored or duplicate) event, in input order.
     event_names: list[str] = field(default_factory=list)
 
@@ -138,15 +135,10 @@ def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin)
 
 
 def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) -> None:
+    # RETURNING lists only the rows this statement inserted, each messageId once; every other
+    # row (a repeat inside the batch, or one already stored) is a duplicate.
     result.stored += len(stored)
-    result.stored_ids.update(stored)
-    seen: set[str] = set()
-    for row in rows:
-        if row.message_id in stored and row.message_id not in seen:
-            seen.add(row.message_id)
-        else:
-            result.duplicates += 1
-            result.duplicate_message_ids.append(row.message_id)
+    result.duplicates += len(rows) - len(stored)
 
 
 def _raw_json(item: Any) -> str:

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from metrics_source.admin import WriteOnlySecretField, _copyable
+from metrics_source.admin import ReadOnlyAdmin, WriteOnlySecretField, _copyable
 from metrics_source.forwarding.destinations import destination_resume
 from metrics_source.forwarding.fanout import destination_prepare_new
 from metrics_source.forwarding.health import Health, destinations_health
@@ -326,17 +326,6 @@ class ReplayRangeForm(forms.Form):
         if since and until and since >= until:
             raise forms.ValidationError("The start must be before the end.")
         return cleaned
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Delivery)
