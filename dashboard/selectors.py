@@ -1,15 +1,280 @@
-"""Reads for the dashboard: SQL aggregates returning plain data."""
+"""Reads for the dashboard: SQL over the summaries, returning plain data.
+
+Time series and totals read the hourly counts (``metric_count``), never the raw events; one
+delivery's page reads its own events through the delivery index. Every function takes the
+request's Filters and runs one query.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Count
+from django.db import connection
 
-from metrics_source.models import Event
+from dashboard.filters import Filters
+from dashboard.rates import MetricTotal, Totals
+from metrics_source.forwarding.models import Delivery, Destination
+from metrics_source.models import (
+    DeliverySummary,
+    Event,
+    FailureCount,
+    LinkCount,
+    MessageParent,
+    MetricCount,
+    Source,
+)
+from metrics_source.summaries.metrics import FIRST_TIMES
+
+COUNTS = MetricCount._meta.db_table
+FAILURES = FailureCount._meta.db_table
+LINKS = LinkCount._meta.db_table
+PARENTS = MessageParent._meta.db_table
+SUMMARY = DeliverySummary._meta.db_table
+EVENTS = Event._meta.db_table
+LEDGER = Delivery._meta.db_table
+DESTINATIONS = Destination._meta.db_table
+
+_SUMS = "sum(events), sum(machine_events), sum(deliveries), sum(human_deliveries)"
 
 
-def event_totals() -> list[dict[str, Any]]:
-    """Stored events per channel and event name (all time)."""
-    rows = Event.objects.values("channel", "event").annotate(count=Count("id"))
-    return [dict(row) for row in rows.order_by("channel", "event")]
+def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _where(
+    filters: Filters, *, dimensions: bool = True, basis: bool = True
+) -> tuple[str, list[Any]]:
+    """The filters as a WHERE clause over a counts table (bucket, channel, parent, source)."""
+    clauses = ["bucket >= %s", "bucket < %s"]
+    params: list[Any] = [filters.start, filters.end]
+    if basis:
+        clauses.append("basis = %s")
+        params.append(filters.basis_value)
+    if dimensions:
+        if filters.channel:
+            clauses.append("channel = %s")
+            params.append(filters.channel)
+        if filters.parent_kind is not None:
+            clauses += ["parent_kind = %s", "parent_id = %s"]
+            params += [filters.parent_kind, filters.parent_id]
+        if filters.source_id is not None:
+            clauses.append("source_id = %s")
+            params.append(filters.source_id)
+    return " AND ".join(clauses), params
+
+
+def totals_by_channel(filters: Filters) -> dict[str, Totals]:
+    """channel -> metric -> totals over the filters' period."""
+    where, params = _where(filters)
+    out: dict[str, Totals] = {}
+    for channel, metric, *sums in _rows(
+        f"SELECT channel, metric, {_SUMS} FROM {COUNTS} WHERE {where} GROUP BY 1, 2",
+        params,
+    ):
+        out.setdefault(channel, {})[metric] = MetricTotal(*(int(v) for v in sums))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    start: datetime  # the interval's start, in the display time zone
+    metric: str
+    deliveries: int
+    events: int
+    human_deliveries: int
+
+
+def metric_series(filters: Filters, *, by: str = "metric") -> list[SeriesPoint]:
+    """Totals per interval (hour, day or week in the display time zone) and metric.
+
+    ``by="channel"`` puts the channel in ``metric``'s place as ``channel|metric``."""
+    where, params = _where(filters)
+    key = "metric" if by == "metric" else "channel || '|' || metric"
+    rows = _rows(
+        f"SELECT date_trunc(%s, bucket AT TIME ZONE %s) AS t, {key}, "
+        "sum(deliveries), sum(events), sum(human_deliveries) "
+        f"FROM {COUNTS} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
+        [filters.interval, str(filters.time_zone), *params],
+    )
+    zone = filters.time_zone
+    return [
+        SeriesPoint(t.replace(tzinfo=zone), name, int(d), int(e), int(h))
+        for t, name, d, e, h in rows
+    ]
+
+
+def totals_by_parent(filters: Filters) -> dict[tuple[str, int], Totals]:
+    """(parent kind, parent id) -> metric -> totals, for every parent active in the period."""
+    where, params = _where(filters)
+    out: dict[tuple[str, int], Totals] = {}
+    for kind, parent_id, metric, *sums in _rows(
+        f"SELECT parent_kind, parent_id, metric, {_SUMS} FROM {COUNTS} "
+        f"WHERE {where} AND parent_kind <> '' GROUP BY 1, 2, 3",
+        params,
+    ):
+        out.setdefault((kind, int(parent_id)), {})[metric] = MetricTotal(*(int(v) for v in sums))
+    return out
+
+
+def parents(*, kinds: tuple[str, ...] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every campaign, broadcast, newsletter and transactional message seen."""
+    sql = f"SELECT parent_kind, parent_id, label, channels, first_seen, last_seen FROM {PARENTS}"
+    params: list[Any] = []
+    if kinds:
+        sql += " WHERE parent_kind = ANY(%s)"
+        params.append(list(kinds))
+    return {(row["parent_kind"], row["parent_id"]): row for row in _dicts(sql, params)}
+
+
+def parent_detail(kind: str, parent_id: int) -> dict[str, Any] | None:
+    rows = _dicts(
+        f"SELECT parent_kind, parent_id, label, channels, first_seen, last_seen FROM {PARENTS} "
+        "WHERE parent_kind = %s AND parent_id = %s",
+        [kind, parent_id],
+    )
+    return rows[0] if rows else None
+
+
+def totals_by_action(filters: Filters) -> list[dict[str, Any]]:
+    """Per action of one parent: deliveries created in the period and how many reached each
+    metric (from the delivery summaries of that parent)."""
+    assert filters.parent_kind is not None
+    reached = ", ".join(
+        f"count({ft.column}) AS {ft.column.removesuffix('_at')}" for ft in FIRST_TIMES
+    )
+    clauses = ["parent_kind = %s", "parent_id = %s", "created_at >= %s", "created_at < %s"]
+    params: list[Any] = [filters.parent_kind, filters.parent_id, filters.start, filters.end]
+    if filters.channel:
+        clauses.append("channel = %s")
+        params.append(filters.channel)
+    if filters.source_id is not None:
+        clauses.append("source_id = %s")
+        params.append(filters.source_id)
+    return _dicts(
+        f"SELECT action_id, channel, count(*) AS deliveries, {reached} FROM {SUMMARY} "
+        f"WHERE {' AND '.join(clauses)} GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 200",
+        params,
+    )
+
+
+def failure_messages(filters: Filters, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent failure messages, with their metric and channel."""
+    where, params = _where(filters, basis=False)
+    return _dicts(
+        f"SELECT channel, metric, message, sum(events) AS events FROM {FAILURES} "
+        f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 3 LIMIT %s",
+        [*params, limit],
+    )
+
+
+def top_links(filters: Filters, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The most-clicked links (every click, and machine clicks apart)."""
+    where, params = _where(filters, basis=False)
+    return _dicts(
+        f"SELECT link, sum(clicks) AS clicks, sum(machine_clicks) AS machine_clicks "
+        f"FROM {LINKS} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s",
+        [*params, limit],
+    )
+
+
+_SUMMARY_LIST_COLUMNS = (
+    "delivery_id, channel, parent_kind, parent_id, action_id, person_id, recipient, subject, "
+    "created_at, last_event_at, events, failure_message, "
+    + ", ".join(ft.column for ft in FIRST_TIMES)
+)
+
+
+def deliveries_matching(text: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Deliveries whose id, person id or recipient (email) is exactly ``text``; newest first."""
+    return _dicts(
+        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE delivery_id = %s "
+        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE person_id = %s "
+        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE recipient = %s "
+        "ORDER BY created_at DESC, delivery_id LIMIT %s",
+        [text, text, text, limit],
+    )
+
+
+def person_deliveries(person_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """All deliveries of one person across channels, newest first."""
+    return _dicts(
+        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE person_id = %s "
+        "ORDER BY created_at DESC, delivery_id LIMIT %s",
+        [person_id, limit],
+    )
+
+
+def deliveries_reaching(
+    filters: Filters, metric_column: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Deliveries created in the period (and matching the filters) that reached a metric,
+    newest first: the list behind a funnel step."""
+    assert metric_column in {ft.column for ft in FIRST_TIMES} | {"created_at"}
+    clauses = ["created_at >= %s", "created_at < %s", f"{metric_column} IS NOT NULL"]
+    params: list[Any] = [filters.start, filters.end]
+    if filters.channel:
+        clauses.append("channel = %s")
+        params.append(filters.channel)
+    if filters.parent_kind is not None:
+        clauses += ["parent_kind = %s", "parent_id = %s"]
+        params += [filters.parent_kind, filters.parent_id]
+    if filters.source_id is not None:
+        clauses.append("source_id = %s")
+        params.append(filters.source_id)
+    return _dicts(
+        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE {' AND '.join(clauses)} "
+        "ORDER BY created_at DESC, delivery_id LIMIT %s",
+        [*params, limit],
+    )
+
+
+def delivery_summary(delivery_id: str) -> dict[str, Any] | None:
+    rows = _dicts(
+        f"SELECT {_SUMMARY_LIST_COLUMNS}, source_id, opens, machine_opens, clicks, "
+        f"machine_clicks FROM {SUMMARY} WHERE delivery_id = %s",
+        [delivery_id],
+    )
+    return rows[0] if rows else None
+
+
+def delivery_events(delivery_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """One delivery's events in time order, each with the JSON it arrived as."""
+    return _dicts(
+        f"SELECT id, message_id, event, channel, metric, semantic, timestamp, received_at, "
+        f"origin, source_id, user_id, anonymous_id, properties, raw FROM {EVENTS} "
+        "WHERE delivery_id = %s ORDER BY timestamp, id LIMIT %s",
+        [delivery_id, limit],
+    )
+
+
+def forwarding_status(event_ids: list[int]) -> list[dict[str, Any]]:
+    """Each event's status at each destination (the forwarding ledger)."""
+    if not event_ids:
+        return []
+    return _dicts(
+        f"SELECT l.id, l.event_id, l.destination_id, d.name AS destination, l.status, "
+        f"l.attempts, l.delivered_at, l.next_attempt_at, l.last_error "
+        f"FROM {LEDGER} l JOIN {DESTINATIONS} d ON d.id = l.destination_id "
+        "WHERE l.event_id = ANY(%s) ORDER BY l.event_id, d.name",
+        [event_ids],
+    )
+
+
+def source_names() -> dict[int, str]:
+    return dict(Source.objects.values_list("pk", "name"))
+
+
+def has_events() -> bool:
+    """Whether anything was ever summarised (for the first-run empty state)."""
+    return MetricCount.objects.exists() or Event.objects.exists()

@@ -16,7 +16,6 @@ import orjson
 from django.db import transaction
 
 from metrics_source.db import hot_path_cursor
-from metrics_source.forwarding.wakeup import forwarding_wakeup
 from metrics_source.mapping import (
     EventRow,
     MappingError,
@@ -24,7 +23,8 @@ from metrics_source.mapping import (
     track_event_from_call,
     track_event_from_webhook,
 )
-from metrics_source.models import Event, Origin, Source
+from metrics_source.models import Event, Origin, Source, SummaryQueue
+from metrics_source.wakeup import ingest_wakeup
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -86,10 +86,18 @@ _TARGET = f"INSERT INTO {Event._meta.db_table} (source_id, origin, " + ", ".join
     column for _, column, _ in _COLUMNS
 )
 _ON_CONFLICT = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
+# Every stored event also goes on the summary queue, in the same statement (so the same
+# transaction): the dashboard's rollup then counts each new event exactly once.
+_QUEUE_HEAD = "WITH stored AS ("
+_QUEUE_TAIL = (
+    f"), queued AS (INSERT INTO {SummaryQueue._meta.db_table} (event_id) "
+    "SELECT id FROM stored) SELECT message_id, id FROM stored"
+)
 
 # Many rows: one array per column, expanded by unnest (binary arrays: no quoting in Python).
 _INSERT_MANY_SQL = (
-    _TARGET
+    _QUEUE_HEAD
+    + _TARGET
     + ") SELECT %s, %s, "
     + ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, (_, _, t) in enumerate(_COLUMNS))
     + " FROM unnest("
@@ -98,15 +106,18 @@ _INSERT_MANY_SQL = (
     + ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
     + ")"
     + _ON_CONFLICT
+    + _QUEUE_TAIL
 )
 # One row (the tracking API's /v1/track, each webhook): plain parameters cost far less to
 # encode than 24 one-element arrays.
 _INSERT_ONE_SQL = (
-    _TARGET
+    _QUEUE_HEAD
+    + _TARGET
     + ") VALUES (%s, %s, "
     + ", ".join("%s::jsonb" if t == "jsonb" else "%s" for _, _, t in _COLUMNS)
     + ")"
     + _ON_CONFLICT
+    + _QUEUE_TAIL
 )
 
 
@@ -129,8 +140,9 @@ def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin)
         cursor.execute(sql, params, prepare=True)
         stored = dict(cursor.fetchall())
     if stored:
-        # Forwarding fans new events out in bulk; this only nudges it (throttled, never fails).
-        transaction.on_commit(forwarding_wakeup)
+        # Forwarding and the rollup take new events in bulk; this only nudges them (throttled,
+        # never fails).
+        transaction.on_commit(ingest_wakeup)
     return stored
 
 

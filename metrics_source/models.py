@@ -148,5 +148,26 @@ from metrics_source.forwarding.models import (  # noqa: E402
     DeliveryStatus,
     Destination,
 )
+from metrics_source.summaries.models import (  # noqa: E402
+    DeliverySummary,
+    FailureCount,
+    LinkCount,
+    MessageParent,
+    MetricCount,
+    SummaryQueue,
+)
 
-__all__ = ["Delivery", "DeliveryAttempt", "DeliveryStatus", "Destination", "Event", "Source"]
+__all__ = [
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStatus",
+    "DeliverySummary",
+    "Destination",
+    "Event",
+    "FailureCount",
+    "LinkCount",
+    "MessageParent",
+    "MetricCount",
+    "Source",
+    "SummaryQueue",
+]

@@ -114,6 +114,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS: list[Path] = []
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "metrics_source.staticfiles.PlotlyFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -171,12 +176,22 @@ FORWARDING_CLAIM_MARGIN_SECONDS = env_float("FORWARDING_CLAIM_MARGIN_SECONDS", 3
 # refused unless this is on (development and tests send to receivers on 127.0.0.1).
 FORWARDING_ALLOW_PRIVATE_NETWORKS = env_bool("FORWARDING_ALLOW_PRIVATE_NETWORKS", default=False)
 
+# Dashboard summaries: the rollup runs after each ingest (a wake-up) and every
+# SUMMARIES_REFRESH_SECONDS; one task works at most SUMMARIES_TASK_SECONDS, then hands over.
+SUMMARIES_REFRESH_SECONDS = env_float("SUMMARIES_REFRESH_SECONDS", 5.0)
+SUMMARIES_TASK_SECONDS = env_float("SUMMARIES_TASK_SECONDS", 20.0)
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "forwarding-sweep": {
         "task": "metrics_source.tasks.forwarding_sweep",
         "schedule": FORWARDING_SWEEP_SECONDS,
         # A sweep that waited longer than its interval is superseded by the next one.
         "options": {"expires": max(FORWARDING_SWEEP_SECONDS, 1.0)},
+    },
+    "summaries-refresh": {
+        "task": "metrics_source.tasks.summaries_refresh",
+        "schedule": SUMMARIES_REFRESH_SECONDS,
+        "options": {"expires": max(SUMMARIES_REFRESH_SECONDS, 1.0)},
     },
 }
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.contrib.staticfiles.finders import BaseFinder
 from django.contrib.staticfiles.storage import StaticFilesStorage
+from django.core.files.storage import FileSystemStorage
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
@@ -17,3 +23,29 @@ class ManifestOrPlainStorage(CompressedManifestStaticFilesStorage):
         if not self.hashed_files:
             return StaticFilesStorage.url(self, name)
         return super().url(name, force)
+
+
+class PlotlyFinder(BaseFinder):
+    """Serves plotly.js from the installed plotly package as ``plotly/plotly.min.js``, so the
+    dashboard's chart library comes from our own static files (no CDN), at the exact version
+    the Python side builds figures for."""
+
+    prefix = "plotly/"
+    name = "plotly.min.js"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        import plotly
+
+        self.directory = Path(plotly.__file__).parent / "package_data"
+        self.storage = FileSystemStorage(location=str(self.directory))
+        self.storage.prefix = self.prefix.rstrip("/")  # type: ignore[attr-defined]
+
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+        if path != self.prefix + self.name:
+            return [] if find_all else ""
+        found = str(self.directory / self.name)
+        return [found] if find_all else found
+
+    def list(self, ignore_patterns: Any) -> Iterator[tuple[str, FileSystemStorage]]:
+        yield self.name, self.storage

@@ -4,9 +4,11 @@ is in PostgreSQL, and the periodic sweep re-creates any task that was lost."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from metrics_source.forwarding.delivery import destination_drain
 from metrics_source.forwarding.fanout import destinations_due, fanout_all
+from metrics_source.summaries.rollup import summaries_catch_up, summaries_pending
 
 
 @shared_task(ignore_result=True)
@@ -23,3 +25,14 @@ def deliver_destination(destination_id: int) -> None:
     if destination_drain(destination_id=destination_id):
         # More is due: hand over to a fresh task so other destinations get their turn.
         deliver_destination.delay(destination_id)
+
+
+@shared_task(ignore_result=True)
+def summaries_refresh() -> None:
+    """Bring the dashboard's summaries up to date with the events stored so far. A run that
+    finds another one busy returns at once: that one takes the new events."""
+    result = summaries_catch_up(time_budget=settings.SUMMARIES_TASK_SECONDS)
+    if result.ran and result.events and summaries_pending():
+        # The time budget ran out with events left: continue in a fresh task, so the worker
+        # slot is shared with forwarding meanwhile.
+        summaries_refresh.delay()

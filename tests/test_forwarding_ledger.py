@@ -225,7 +225,7 @@ def test_ingest_succeeds_with_the_broker_down(transactional_db, tmp_path):
         "failed = threading.Event()\n"
         "class Seen(logging.Handler):\n"
         "    def emit(self, record): failed.set()\n"
-        "logging.getLogger('metrics_source.forwarding.wakeup').addHandler(Seen())\n"
+        "logging.getLogger('metrics_source.wakeup').addHandler(Seen())\n"
         "r = events_ingest_calls(source=None, calls=[track_call('Email Opened', message_id='m')])\n"
         "print('stored', r.stored, 'before the broker failed:', not failed.is_set(), flush=True)\n"
         "print('broker failure logged:', failed.wait(60))\n"

@@ -1,0 +1,263 @@
+"""Plain data -> Plotly figures (as JSON-ready dicts for plotly.js).
+
+Drill-down targets travel in each point's ``customdata`` as a URL; the page's script follows
+it when the point is clicked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.filters import channel_label
+from dashboard.selectors import SeriesPoint
+
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+METRIC_COLOURS = {
+    "sent": "#334155",
+    "delivered": "#0ea5e9",
+    "opened": "#10b981",
+    "clicked": "#f59e0b",
+    "converted": "#8b5cf6",
+    "bounced": "#ef4444",
+    "suppressed": "#f97316",
+    "failed": "#b91c1c",
+    "spammed": "#db2777",
+    "unsubscribed": "#64748b",
+    "undeliverable": "#a16207",
+    "deferred": "#94a3b8",
+    "subscribed": "#22c55e",
+    "attempted": "#a5b4fc",
+    "drafted": "#cbd5e1",
+    "replied": "#14b8a6",
+    "preferences_changed": "#84cc16",
+}
+CHANNEL_COLOURS = {
+    "email": "#6366f1",
+    "push": "#0ea5e9",
+    "sms": "#10b981",
+    "in_app": "#f59e0b",
+    "webhook": "#8b5cf6",
+    "slack": "#ec4899",
+    "subscription": "#64748b",
+    "whatsapp": "#22c55e",
+}
+FUNNEL_STEPS = ("sent", "delivered", "opened", "clicked", "converted")
+
+
+def _layout(**extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "font": {"family": FONT, "size": 12, "color": "#1f2937"},
+        "margin": {"l": 56, "r": 16, "t": 16, "b": 40},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.18, "x": 0},
+        "xaxis": {"gridcolor": "#eef2f7", "zeroline": False},
+        "yaxis": {"gridcolor": "#eef2f7", "zeroline": False, "rangemode": "tozero"},
+        "height": 320,
+    }
+    layout.update(extra)
+    return layout
+
+
+def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
+    # to_plotly_json validates through plotly's schema, then gives plain JSON-ready data.
+    figure = go.Figure(data=data, layout=layout).to_plotly_json()
+    return {"data": figure["data"], "layout": figure["layout"]}
+
+
+def series_figure(
+    points: Sequence[SeriesPoint],
+    *,
+    metrics: Sequence[str],
+    value: str = "deliveries",
+    label: Callable[[str], str] = lambda name: name.replace("_", " ").capitalize(),
+    colours: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One line per metric (or channel) over time."""
+    colours = colours or METRIC_COLOURS
+    by_name: dict[str, tuple[list[Any], list[int]]] = {}
+    for point in points:
+        if point.metric in metrics:
+            xs, ys = by_name.setdefault(point.metric, ([], []))
+            xs.append(point.start.isoformat())
+            ys.append(getattr(point, value))
+    traces = [
+        go.Scatter(
+            x=by_name[name][0],
+            y=by_name[name][1],
+            name=label(name),
+            mode="lines+markers" if len(by_name[name][0]) < 40 else "lines",
+            line={"color": colours.get(name), "width": 2},
+            marker={"size": 5},
+        )
+        for name in metrics
+        if name in by_name
+    ]
+    return _figure(traces, _layout())
+
+
+def rate_series_figure(
+    series: dict[str, tuple[list[str], list[float | None]]], *, labels: dict[str, str]
+) -> dict[str, Any]:
+    """Rates (0..1) over time, one line per rate."""
+    palette = ["#10b981", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#64748b"]
+    traces = [
+        go.Scatter(
+            x=xs,
+            y=ys,
+            name=labels[key],
+            mode="lines",
+            connectgaps=False,
+            line={"color": palette[index % len(palette)], "width": 2},
+            hovertemplate="%{y:.1%}",
+        )
+        for index, (key, (xs, ys)) in enumerate(series.items())
+    ]
+    return _figure(
+        traces, _layout(yaxis={"tickformat": ".0%", "gridcolor": "#eef2f7", "rangemode": "tozero"})
+    )
+
+
+def channel_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sent per channel (bars) with the open and click rates; a bar opens its channel."""
+    channels = [row["channel"] for row in rows]
+    names = [channel_label(c) for c in channels]
+    urls = [row["url"] for row in rows]
+    traces = [
+        go.Bar(
+            x=names,
+            y=[row["sent"] for row in rows],
+            name="Sent",
+            marker={"color": [CHANNEL_COLOURS.get(c, "#6366f1") for c in channels]},
+            customdata=urls,
+            hovertemplate="%{x}: %{y:,} sent<extra></extra>",
+        ),
+        go.Scatter(
+            x=names,
+            y=[row["open_rate"] for row in rows],
+            name="Open rate",
+            yaxis="y2",
+            mode="markers",
+            marker={"size": 12, "color": METRIC_COLOURS["opened"], "symbol": "diamond"},
+            customdata=urls,
+            hovertemplate="%{x}: %{y:.1%} opened<extra></extra>",
+        ),
+        go.Scatter(
+            x=names,
+            y=[row["click_rate"] for row in rows],
+            name="Click rate",
+            yaxis="y2",
+            mode="markers",
+            marker={"size": 12, "color": METRIC_COLOURS["clicked"], "symbol": "circle"},
+            customdata=urls,
+            hovertemplate="%{x}: %{y:.1%} clicked<extra></extra>",
+        ),
+    ]
+    layout = _layout(
+        hovermode="closest",
+        yaxis={"title": {"text": "Sent"}, "gridcolor": "#eef2f7", "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "Rate"},
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        margin={"l": 64, "r": 56, "t": 16, "b": 40},
+    )
+    return _figure(traces, layout)
+
+
+def funnel_figure(funnels: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sent -> delivered -> opened -> clicked -> converted, as a share of sent, one bar per
+    channel at each step (channels differ too much in volume for stacked funnels); each bar
+    links to the deliveries behind it."""
+    traces = []
+    for funnel in funnels:
+        steps = funnel["steps"]
+        sent = steps[0]["count"] or 1
+        traces.append(
+            go.Bar(
+                name=channel_label(funnel["channel"]),
+                x=[step["label"] for step in steps],
+                y=[step["count"] / sent for step in steps],
+                text=[f"{step['count']:,}" for step in steps],
+                textposition="none",
+                customdata=[step["url"] for step in steps],
+                marker={"color": CHANNEL_COLOURS.get(funnel["channel"], "#6366f1")},
+                hovertemplate="%{x}: %{text} (%{y:.1%} of sent)<extra>%{fullData.name}</extra>",
+            )
+        )
+    layout = _layout(
+        hovermode="closest",
+        barmode="group",
+        yaxis={"tickformat": ".0%", "gridcolor": "#eef2f7", "rangemode": "tozero"},
+    )
+    return _figure(traces, layout)
+
+
+def bar_figure(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    urls: Sequence[str] | None = None,
+    colour: str = "#6366f1",
+    horizontal: bool = False,
+    percent: bool = False,
+    height: int = 320,
+) -> dict[str, Any]:
+    """A plain bar chart; each bar may link somewhere."""
+    fmt = ".1%" if percent else ",.0f"
+    bar = go.Bar(
+        x=list(values) if horizontal else list(labels),
+        y=list(labels) if horizontal else list(values),
+        orientation="h" if horizontal else "v",
+        marker={"color": colour},
+        customdata=list(urls) if urls else None,
+        hovertemplate=("%{y}: %{x:" if horizontal else "%{x}: %{y:") + fmt + "}<extra></extra>",
+    )
+    axis = {"gridcolor": "#eef2f7", "rangemode": "tozero", "tickformat": ".0%" if percent else ""}
+    layout = _layout(hovermode="closest", height=height)
+    if horizontal:
+        layout["xaxis"] = axis
+        layout["yaxis"] = {"automargin": True, "autorange": "reversed"}
+        layout["margin"] = {"l": 16, "r": 16, "t": 16, "b": 40}
+    else:
+        layout["yaxis"] = axis
+    return _figure([bar], layout)
+
+
+def timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One delivery's events on a time axis, one row per metric; hover shows the time since
+    the message was sent."""
+    metrics = list(dict.fromkeys(event["metric"] for event in events))
+    trace = go.Scatter(
+        x=[event["timestamp"].isoformat() for event in events],
+        y=[event["metric"].replace("_", " ").capitalize() for event in events],
+        mode="markers+lines",
+        line={"color": "#cbd5e1", "width": 1},
+        marker={
+            "size": 14,
+            "color": [METRIC_COLOURS.get(event["metric"], "#6366f1") for event in events],
+            "line": {"color": "#fff", "width": 2},
+        },
+        text=[event["since_sent"] for event in events],
+        customdata=[event["event"] for event in events],
+        hovertemplate="<b>%{customdata}</b><br>%{x}<br>%{text}<extra></extra>",
+    )
+    layout = _layout(
+        hovermode="closest",
+        height=max(200, 60 + 42 * len(metrics)),
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": [m.replace("_", " ").capitalize() for m in reversed(metrics)],
+            "automargin": True,
+        },
+        margin={"l": 16, "r": 24, "t": 16, "b": 40},
+    )
+    return _figure([trace], layout)

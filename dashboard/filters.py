@@ -1,0 +1,199 @@
+"""The query-string filters every page shares: period, interval, channel, parent, source and
+date basis. Parsed once per request; invalid values fall back to defaults with a notice the
+page shows, never an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.http import QueryDict
+from django.utils import timezone
+
+from metrics_source.catalog import CHANNEL_LABELS, Channel
+from metrics_source.summaries.metrics import Basis, ParentKind
+
+PERIODS: dict[str, tuple[str, timedelta]] = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "90d": ("Last 90 days", timedelta(days=90)),
+}
+CUSTOM = "custom"
+DEFAULT_PERIOD = "30d"
+INTERVALS = ("hour", "day", "week")
+# The interval a period gets unless one is chosen: about 24 to 90 points per chart.
+DEFAULT_INTERVAL = {"24h": "hour", "7d": "day", "30d": "day", "90d": "week", CUSTOM: "day"}
+BASES = {"event": Basis.EVENT, "sent": Basis.SENT}
+BASIS_LABELS = {"event": "When the event happened", "sent": "When the message was sent"}
+# The longest custom period: hourly series beyond that would be unreadable and slow.
+MAX_CUSTOM_DAYS = 400
+MAX_HOURLY_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Filters:
+    period: str
+    start: datetime  # inclusive, aware
+    end: datetime  # exclusive, aware
+    interval: str
+    basis: str = "event"
+    channel: str | None = None
+    parent_kind: str | None = None
+    parent_id: int | None = None
+    source_id: int | None = None
+    notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def basis_value(self) -> int:
+        return BASES[self.basis]
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(settings.TIME_ZONE)
+
+    @property
+    def parent(self) -> str | None:
+        if self.parent_kind is None:
+            return None
+        return f"{self.parent_kind}:{self.parent_id}"
+
+    def previous(self) -> Filters:
+        """The same filters over the period just before this one (for "change vs before")."""
+        length = self.end - self.start
+        return replace(self, start=self.start - length, end=self.start, notices=())
+
+    def params(self, **changes: str | int | None) -> dict[str, str]:
+        """The query parameters that differ from the defaults, with ``changes`` applied."""
+        values: dict[str, str | int | None] = {
+            "period": self.period if self.period != DEFAULT_PERIOD else None,
+            "interval": self.interval if self.interval != DEFAULT_INTERVAL[self.period] else None,
+            "basis": self.basis if self.basis != "event" else None,
+            "channel": self.channel,
+            "parent": self.parent,
+            "source": self.source_id,
+        }
+        if self.period == CUSTOM:
+            local_end = (self.end - timedelta(microseconds=1)).astimezone(self.time_zone)
+            values["from"] = self.start.astimezone(self.time_zone).date().isoformat()
+            values["to"] = local_end.date().isoformat()
+        values.update(changes)
+        if values.get("period") not in (None, CUSTOM):
+            values.pop("from", None), values.pop("to", None)
+        return {key: str(value) for key, value in values.items() if value not in (None, "")}
+
+    def query(self, **changes: str | int | None) -> str:
+        params = self.params(**changes)
+        return "?" + urlencode(params) if params else ""
+
+    @property
+    def period_label(self) -> str:
+        if self.period == CUSTOM:
+            params = self.params()
+            return f"{params['from']} to {params['to']}"
+        return PERIODS[self.period][0]
+
+
+def _hour_ceiling(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _parse_date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filters:
+    """Read the filters from a request's query string; every bad value becomes a notice."""
+    notices: list[str] = []
+    zone = ZoneInfo(settings.TIME_ZONE)
+    # Presets end at the next full hour, so the last hourly bucket is whole.
+    end = _hour_ceiling(now or timezone.now())
+
+    period = query.get("period") or DEFAULT_PERIOD
+    start: datetime
+    if period == CUSTOM:
+        first, last = _parse_date(query.get("from")), _parse_date(query.get("to"))
+        if first is None or last is None or first > last:
+            notices.append("The custom dates were missing or invalid; showing the last 30 days.")
+            period = DEFAULT_PERIOD
+        elif (last - first).days >= MAX_CUSTOM_DAYS:
+            notices.append(
+                f"Custom periods are limited to {MAX_CUSTOM_DAYS} days; showing the last 30 days."
+            )
+            period = DEFAULT_PERIOD
+        else:
+            start = datetime.combine(first, time(), tzinfo=zone)
+            end = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
+    elif period not in PERIODS:
+        notices.append(f"Unknown period {period!r}; showing the last 30 days.")
+        period = DEFAULT_PERIOD
+    if period != CUSTOM:
+        start = end - PERIODS[period][1]
+
+    interval = query.get("interval") or DEFAULT_INTERVAL[period]
+    if interval not in INTERVALS:
+        notices.append(
+            f"Unknown interval {interval!r}; showing {DEFAULT_INTERVAL[period]}ly points."
+        )
+        interval = DEFAULT_INTERVAL[period]
+    if interval == "hour" and end - start > timedelta(days=MAX_HOURLY_DAYS):
+        notices.append(f"Hourly points are offered up to {MAX_HOURLY_DAYS} days; showing days.")
+        interval = "day"
+
+    basis = query.get("basis") or "event"
+    if basis not in BASES:
+        notices.append(f"Unknown date basis {basis!r}; using when the event happened.")
+        basis = "event"
+
+    channel = query.get("channel") or None
+    if channel is not None and channel not in {c.value for c in Channel}:
+        notices.append(f"Unknown channel {channel!r}; showing all channels.")
+        channel = None
+
+    parent_kind: str | None = None
+    parent_id: int | None = None
+    if parent := query.get("parent"):
+        kind, _, number = parent.partition(":")
+        if kind in ParentKind.LABELS and kind and number.isdigit() and len(number) < 19:
+            parent_kind, parent_id = kind, int(number)
+        else:
+            notices.append(f"Unknown campaign or message {parent!r}; showing all of them.")
+
+    source_id: int | None = None
+    if source := query.get("source"):
+        if source.isdigit() and len(source) < 10:
+            source_id = int(source)
+        else:
+            notices.append(f"Unknown source {source!r}; showing all sources.")
+
+    return Filters(
+        period=period,
+        start=start,
+        end=end,
+        interval=interval,
+        basis=basis,
+        channel=channel,
+        parent_kind=parent_kind,
+        parent_id=parent_id,
+        source_id=source_id,
+        notices=tuple(notices),
+    )
+
+
+def channel_label(channel: str) -> str:
+    try:
+        return CHANNEL_LABELS[Channel(channel)]
+    except ValueError:
+        return channel
+
+
+def parent_label(kind: str, parent_id: int, label: str = "") -> str:
+    name = f"{ParentKind.LABELS.get(kind, kind)} {parent_id}"
+    return f"{name} · {label}" if label else name

@@ -1,0 +1,93 @@
+// Renders the page's Plotly figures and wires the filters; no inline scripts anywhere
+// (the Content-Security-Policy forbids them), so everything the page needs is read from
+// JSON data blocks and data-* attributes.
+(function () {
+  "use strict";
+
+  function renderFigures() {
+    document.querySelectorAll("[data-figure]").forEach(function (node) {
+      var source = document.getElementById(node.dataset.figure);
+      if (!source) { return; }
+      var figure = JSON.parse(source.textContent);
+      window.Plotly.newPlot(node, figure.data, figure.layout, {
+        responsive: true,
+        displaylogo: false,
+        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+      }).then(function () {
+        node.classList.add("rendered");
+      });
+      // A point that carries a URL drills down to it.
+      node.on("plotly_click", function (event) {
+        var point = event.points && event.points[0];
+        var url = point && point.customdata;
+        if (typeof url === "string" && url.charAt(0) === "/") {
+          window.location.assign(url);
+        }
+      });
+    });
+  }
+
+  function wireFilters() {
+    var form = document.querySelector("form.filters");
+    if (!form) { return; }
+    var period = form.querySelector("[name=period]");
+    var custom = form.querySelector(".custom-dates");
+    function showCustom() {
+      if (custom && period) { custom.hidden = period.value !== "custom"; }
+    }
+    showCustom();
+    form.querySelectorAll("select").forEach(function (select) {
+      select.addEventListener("change", function () {
+        showCustom();
+        if (select.name === "period" && select.value === "custom") { return; }
+        submitClean(form);
+      });
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submitClean(form);
+    });
+  }
+
+  // Navigates to the form's URL without empty parameters, so shared links stay short.
+  function submitClean(form) {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) {
+      if (value !== "" && !(form.elements[key] && form.elements[key].dataset.default === value)) {
+        if ((key === "from" || key === "to") && form.elements.period.value !== "custom") { return; }
+        params.append(key, value);
+      }
+    });
+    var query = params.toString();
+    window.location.assign(form.getAttribute("action") + (query ? "?" + query : ""));
+  }
+
+  function wireSortableTables() {
+    document.querySelectorAll("table.sortable").forEach(function (table) {
+      table.querySelectorAll("th").forEach(function (th, index) {
+        th.addEventListener("click", function () {
+          var body = table.tBodies[0];
+          var rows = Array.prototype.slice.call(body.rows);
+          var ascending = th.dataset.order !== "asc";
+          table.querySelectorAll("th").forEach(function (other) { delete other.dataset.order; });
+          th.dataset.order = ascending ? "asc" : "desc";
+          rows.sort(function (a, b) {
+            var x = a.cells[index].dataset.value || a.cells[index].textContent.trim();
+            var y = b.cells[index].dataset.value || b.cells[index].textContent.trim();
+            var nx = parseFloat(x), ny = parseFloat(y);
+            var both = !isNaN(nx) && !isNaN(ny);
+            var result = both ? nx - ny : x.localeCompare(y);
+            return ascending ? result : -result;
+          });
+          rows.forEach(function (row) { body.appendChild(row); });
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    renderFigures();
+    wireFilters();
+    wireSortableTables();
+  });
+})();

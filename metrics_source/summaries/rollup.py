@@ -1,0 +1,335 @@
+"""The rollup: turns queued events into delivery summaries and hourly counts.
+
+Ingest stays one statement per request: it only adds the ids of the events it stored to
+``summary_queue``. This service takes ids from the queue in chunks and, in one transaction per
+chunk, deletes them and applies their events to the summaries, so every stored event is
+counted exactly once however it arrived (twice, out of order, concurrently).
+
+One rollup runs at a time (an advisory lock): counts of unique deliveries depend on what a
+delivery had reached before, and one writer at a time makes that a plain read.
+
+Unique counts are kept by difference. For the deliveries of a chunk, the statement reads their
+summary rows before the update (``old``) and gets them back after it (``new``); each row
+contributes +1 to (the hour it first reached a metric, that metric) and, for the send-date
+cohort, to (the hour it was sent, that metric). Adding new's contributions and subtracting
+old's moves a delivery's count to the right hour when an earlier event arrives late, and
+leaves everything else unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from metrics_source.models import Event
+from metrics_source.summaries.metrics import FAILURE_METRICS, FIRST_TIMES, Basis, ParentKind
+from metrics_source.summaries.models import (
+    DeliverySummary,
+    FailureCount,
+    LinkCount,
+    MessageParent,
+    MetricCount,
+    SummaryQueue,
+)
+
+ROLLUP_LOCK = 0x53554D4D  # "SUMM": the advisory lock key that keeps rollups one at a time
+CHUNK_EVENTS = 5000
+
+EVENTS = Event._meta.db_table
+QUEUE = SummaryQueue._meta.db_table
+SUMMARY = DeliverySummary._meta.db_table
+COUNTS = MetricCount._meta.db_table
+FAILURES = FailureCount._meta.db_table
+LINKS = LinkCount._meta.db_table
+PARENTS = MessageParent._meta.db_table
+
+_PARENT_KIND_SQL = (
+    "CASE "
+    + " ".join(f"WHEN e.{column} IS NOT NULL THEN '{kind}'" for column, kind in ParentKind.COLUMNS)
+    + " ELSE '' END"
+)
+_PARENT_ID_SQL = "COALESCE(" + ", ".join(f"e.{column}" for column, _ in ParentKind.COLUMNS) + ", 0)"
+# Opens flagged prefetched/proxied and clicks flagged machine; ->> reads true and "true" alike.
+_MACHINE_SQL = (
+    "COALESCE(e.properties->>'prefetched' = 'true' OR e.properties->>'proxied' = 'true' "
+    "OR e.properties->>'machine' = 'true', false)"
+)
+
+# The chunk: events claimed from the queue, with what the summaries need derived once.
+_CLAIM_SQL = f"""
+CREATE TEMP TABLE rollup_chunk ON COMMIT DROP AS
+WITH claimed AS (
+    DELETE FROM {QUEUE} WHERE event_id IN (
+        SELECT event_id FROM {QUEUE} WHERE event_id > %s ORDER BY event_id LIMIT %s
+    ) RETURNING event_id
+)
+SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.timestamp AS ts,
+       e.delivery_id, {_PARENT_KIND_SQL} AS parent_kind, {_PARENT_ID_SQL} AS parent_id,
+       e.action_id, COALESCE(e.user_id, e.anonymous_id) AS person_id,
+       left(COALESCE(e.properties->>'recipient', e.email), 320) AS recipient,
+       left(e.properties->>'subject', 300) AS subject,
+       left(COALESCE(e.properties->>'failure_message',
+                     e.properties#>>'{{recipients,0,failure_message}}'), 500) AS failure_message,
+       left(e.properties->>'href', 500) AS href,
+       {_MACHINE_SQL} AS machine
+FROM {EVENTS} e JOIN claimed c ON e.id = c.event_id
+"""
+
+
+def _first_of(values: str, order: str = "ts") -> str:
+    """The value of the chunk's earliest event that has one."""
+    return f"(array_agg({values} ORDER BY {order}) FILTER (WHERE {values} IS NOT NULL))[1]"
+
+
+def _first_time_aggregate(column: str, metric: str, human: bool) -> str:
+    condition = f"metric = '{metric}'" + (" AND NOT machine" if human else "")
+    return f"min(ts) FILTER (WHERE {condition}) AS {column}"
+
+
+_FT_COLUMNS = [ft.column for ft in FIRST_TIMES]
+_SUMMARY_COLUMNS = [
+    "delivery_id",
+    "source_id",
+    "channel",
+    "parent_kind",
+    "parent_id",
+    "action_id",
+    "person_id",
+    "recipient",
+    "subject",
+    "failure_message",
+    "created_at",
+    "last_event_at",
+    "events",
+    "opens",
+    "machine_opens",
+    "clicks",
+    "machine_clicks",
+    *_FT_COLUMNS,
+]
+_SUMMARY_SELECT = ",\n       ".join(
+    [
+        "delivery_id",
+        "(array_agg(source_id ORDER BY ts))[1]",
+        "(array_agg(channel ORDER BY ts))[1]",
+        # The parent of the earliest event naming one (the id column follows the kind).
+        "COALESCE((array_agg(parent_kind ORDER BY ts) FILTER (WHERE parent_kind <> ''))[1], '')",
+        "COALESCE((array_agg(parent_id ORDER BY ts) FILTER (WHERE parent_kind <> ''))[1], 0)",
+        _first_of("action_id"),
+        _first_of("person_id"),
+        _first_of("recipient"),
+        _first_of("subject"),
+        _first_of("failure_message"),
+        "min(ts)",
+        "max(ts)",
+        "count(*)",
+        "count(*) FILTER (WHERE metric = 'opened')",
+        "count(*) FILTER (WHERE metric = 'opened' AND machine)",
+        "count(*) FILTER (WHERE metric = 'clicked')",
+        "count(*) FILTER (WHERE metric = 'clicked' AND machine)",
+        *(_first_time_aggregate(ft.column, ft.metric.value, ft.human) for ft in FIRST_TIMES),
+    ]
+)
+_KEEP_FIRST = ("action_id", "person_id", "recipient", "subject", "failure_message")
+_ADD = ("events", "opens", "machine_opens", "clicks", "machine_clicks")
+_SUMMARY_UPDATE = ",\n    ".join(
+    [
+        # A delivery keeps the parent it was first seen with, unless it had none.
+        "parent_kind = CASE WHEN s.parent_kind = '' THEN EXCLUDED.parent_kind "
+        "ELSE s.parent_kind END",
+        "parent_id = CASE WHEN s.parent_kind = '' THEN EXCLUDED.parent_id ELSE s.parent_id END",
+        *(f"{c} = COALESCE(s.{c}, EXCLUDED.{c})" for c in _KEEP_FIRST),
+        "created_at = LEAST(s.created_at, EXCLUDED.created_at)",
+        "last_event_at = GREATEST(s.last_event_at, EXCLUDED.last_event_at)",
+        *(f"{c} = s.{c} + EXCLUDED.{c}" for c in _ADD),
+        # LEAST ignores NULLs: the earliest time seen so far, whichever chunk brought it.
+        *(f"{c} = LEAST(s.{c}, EXCLUDED.{c})" for c in _FT_COLUMNS),
+    ]
+)
+
+# One row per (first time, metric, human?) of a summary row `c`, for the unpivot below.
+_UNPIVOT = (
+    "CROSS JOIN LATERAL (VALUES "
+    + ", ".join(
+        f"('{ft.metric.value}', c.{ft.column}, {'true' if ft.human else 'false'})"
+        for ft in FIRST_TIMES
+    )
+    + ") AS v(metric, at, human)"
+)
+_KEY = "basis, bucket, channel, metric, parent_kind, parent_id, source_id"
+_COHORT_EVENTS = "CASE v.metric WHEN 'opened' THEN c.opens WHEN 'clicked' THEN c.clicks ELSE 1 END"
+_COHORT_MACHINE = (
+    "CASE v.metric WHEN 'opened' THEN c.machine_opens "
+    "WHEN 'clicked' THEN c.machine_clicks ELSE 0 END"
+)
+
+# Summaries and counts in one statement: every CTE sees the same snapshot, so `old` is each
+# summary row before the upsert and `new` the row after it.
+_SUMMARISE_SQL = f"""
+WITH old AS (
+    SELECT s.* FROM {SUMMARY} s
+    WHERE s.delivery_id IN (SELECT delivery_id FROM rollup_chunk WHERE delivery_id IS NOT NULL)
+),
+new AS (
+    INSERT INTO {SUMMARY} AS s ({", ".join(_SUMMARY_COLUMNS)})
+    SELECT {_SUMMARY_SELECT}
+    FROM rollup_chunk WHERE delivery_id IS NOT NULL
+    GROUP BY delivery_id
+    ORDER BY delivery_id
+    ON CONFLICT (delivery_id) DO UPDATE SET
+    {_SUMMARY_UPDATE}
+    RETURNING s.*
+),
+contributions AS (
+    SELECT -1 AS sign, * FROM old
+    UNION ALL
+    SELECT 1 AS sign, * FROM new
+),
+deltas AS (
+    -- Unique deliveries in the hour each metric was first reached.
+    SELECT {Basis.EVENT} AS basis, date_trunc('hour', v.at) AS bucket, c.channel, v.metric,
+           c.parent_kind, c.parent_id, c.source_id, 0 AS events, 0 AS machine_events,
+           CASE WHEN v.human THEN 0 ELSE c.sign END AS deliveries,
+           CASE WHEN v.human THEN c.sign ELSE 0 END AS human_deliveries
+    FROM contributions c {_UNPIVOT} WHERE v.at IS NOT NULL
+    UNION ALL
+    -- The send-date cohort: the same deliveries, in the hour they were sent (or first seen).
+    SELECT {Basis.SENT}, date_trunc('hour', COALESCE(c.sent_at, c.created_at)), c.channel,
+           v.metric, c.parent_kind, c.parent_id, c.source_id,
+           CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_EVENTS} END,
+           CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_MACHINE} END,
+           CASE WHEN v.human THEN 0 ELSE c.sign END,
+           CASE WHEN v.human THEN c.sign ELSE 0 END
+    FROM contributions c {_UNPIVOT} WHERE v.at IS NOT NULL
+    UNION ALL
+    -- Every event, in its own hour; an event without a delivery is its own unit.
+    SELECT b.basis, date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
+           CASE WHEN b.basis = {Basis.EVENT} OR delivery_id IS NULL THEN 1 ELSE 0 END,
+           CASE WHEN (b.basis = {Basis.EVENT} OR delivery_id IS NULL) AND machine
+                THEN 1 ELSE 0 END,
+           CASE WHEN delivery_id IS NULL THEN 1 ELSE 0 END,
+           CASE WHEN delivery_id IS NULL AND NOT machine THEN 1 ELSE 0 END
+    FROM rollup_chunk
+    CROSS JOIN (VALUES ({Basis.EVENT}), ({Basis.SENT})) AS b(basis)
+    WHERE b.basis = {Basis.EVENT} OR delivery_id IS NULL
+)
+INSERT INTO {COUNTS} AS m ({_KEY}, events, machine_events, deliveries, human_deliveries)
+SELECT {_KEY}, sum(events), sum(machine_events), sum(deliveries), sum(human_deliveries)
+FROM deltas
+GROUP BY {_KEY}
+HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
+    OR sum(human_deliveries) <> 0
+ORDER BY {_KEY}
+ON CONFLICT ({_KEY}) DO UPDATE SET
+    events = m.events + EXCLUDED.events,
+    machine_events = m.machine_events + EXCLUDED.machine_events,
+    deliveries = m.deliveries + EXCLUDED.deliveries,
+    human_deliveries = m.human_deliveries + EXCLUDED.human_deliveries
+"""
+
+_FAILURE_KEY = "bucket, channel, metric, parent_kind, parent_id, source_id, message"
+_FAILURES_SQL = f"""
+INSERT INTO {FAILURES} AS f ({_FAILURE_KEY}, events)
+SELECT date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
+       left(failure_message, 300), count(*)
+FROM rollup_chunk
+WHERE failure_message IS NOT NULL AND failure_message <> ''
+  AND metric IN ({", ".join(f"'{m.value}'" for m in FAILURE_METRICS)})
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+ORDER BY 1, 2, 3, 4, 5, 6, 7
+ON CONFLICT ({_FAILURE_KEY}) DO UPDATE SET events = f.events + EXCLUDED.events
+"""
+
+_LINK_KEY = "bucket, channel, parent_kind, parent_id, source_id, link"
+_LINKS_SQL = f"""
+INSERT INTO {LINKS} AS l ({_LINK_KEY}, clicks, machine_clicks)
+SELECT date_trunc('hour', ts), channel, parent_kind, parent_id, source_id, href,
+       count(*), count(*) FILTER (WHERE machine)
+FROM rollup_chunk
+WHERE metric = 'clicked' AND href IS NOT NULL AND href <> ''
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT ({_LINK_KEY}) DO UPDATE SET
+    clicks = l.clicks + EXCLUDED.clicks, machine_clicks = l.machine_clicks + EXCLUDED.machine_clicks
+"""
+
+_PARENTS_SQL = f"""
+INSERT INTO {PARENTS} AS p (parent_kind, parent_id, label, channels, first_seen, last_seen)
+SELECT parent_kind, parent_id, COALESCE({_first_of("subject")}, ''),
+       array_agg(DISTINCT channel ORDER BY channel), min(ts), max(ts)
+FROM rollup_chunk
+WHERE parent_kind <> ''
+GROUP BY parent_kind, parent_id
+ORDER BY parent_kind, parent_id
+ON CONFLICT (parent_kind, parent_id) DO UPDATE SET
+    label = CASE WHEN p.label = '' THEN EXCLUDED.label ELSE p.label END,
+    channels = ARRAY(SELECT DISTINCT unnest(p.channels || EXCLUDED.channels) ORDER BY 1),
+    first_seen = LEAST(p.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(p.last_seen, EXCLUDED.last_seen)
+"""
+
+
+@dataclass(slots=True)
+class RollupResult:
+    events: int = 0
+    chunks: int = 0
+    # False when another rollup held the lock: it will take these events.
+    ran: bool = True
+
+
+def summaries_apply_chunk(
+    *, after_event_id: int = 0, limit: int = CHUNK_EVENTS
+) -> tuple[int, int | None]:
+    """Summarise one chunk of queued events (ids above ``after_event_id``) in the caller's
+    transaction. Returns how many events it took and the highest id (None: none queued)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [after_event_id, limit])
+        cursor.execute("SELECT count(*), max(id) FROM rollup_chunk")
+        taken, last_id = cursor.fetchone()
+        if taken:
+            cursor.execute(_SUMMARISE_SQL)
+            cursor.execute(_FAILURES_SQL)
+            cursor.execute(_LINKS_SQL)
+            cursor.execute(_PARENTS_SQL)
+        cursor.execute("DROP TABLE rollup_chunk")
+    return taken, last_id
+
+
+def summaries_catch_up(
+    *, chunk_events: int = CHUNK_EVENTS, time_budget: float | None = None
+) -> RollupResult:
+    """Summarise queued events until the queue is empty (or the time budget is spent).
+
+    Each chunk is its own transaction holding the rollup lock; a rollup already running
+    elsewhere makes this one return at once (``ran=False``): that one takes the events.
+    """
+    result = RollupResult()
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    after = 0
+    while deadline is None or time.monotonic() < deadline:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+                if not cursor.fetchone()[0]:
+                    result.ran = result.chunks > 0
+                    return result
+            taken, last_id = summaries_apply_chunk(after_event_id=after, limit=chunk_events)
+        if last_id is None:
+            if after == 0:
+                return result
+            # Within a pass, ids are claimed in increasing order (no rescan of the queue's
+            # dead rows); an event committed meanwhile with a lower id waits for one more
+            # pass from the start, which ends the loop when it finds nothing.
+            after = 0
+            continue
+        result.events += taken
+        result.chunks += 1
+        after = last_id
+    return result
+
+
+def summaries_pending() -> bool:
+    """Whether any stored event still waits for the rollup."""
+    return SummaryQueue.objects.exists()
