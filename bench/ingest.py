@@ -12,6 +12,11 @@ loopback port against the bench database, then measures, on the same generated e
 * ``/v1/track`` with one event per request, from several client processes.
 
 It prints events/s for each and the ratio to the baseline. Never part of the test run.
+
+The dashboard's rollup runs beside the server throughout (as the Celery worker would run it),
+competing for the same cores, so the figures include the cost of keeping the summaries
+current; ``--no-rollup`` leaves it out, and the bench reports how long after the last request
+the summaries had caught up.
 """
 
 from __future__ import annotations
@@ -174,12 +179,40 @@ def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("the server did not become healthy within 30 s")
 
 
+# The rollup as the worker runs it: catch up, and poll again shortly when there was nothing.
+ROLLUP_LOOP = """
+import time
+from metrics_source.summaries.rollup import summaries_catch_up
+while True:
+    if not summaries_catch_up().events:
+        time.sleep(0.2)
+"""
+
+
+def start_rollup(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", ROLLUP_LOOP], cwd=ROOT, env=env
+    )
+
+
+def rollup_lag(db_url: str, timeout: float = 600) -> float:
+    """Seconds until the summary queue is empty (the rollup has taken every event)."""
+    started = time.perf_counter()
+    with psycopg.connect(psycopg_url(db_url), autocommit=True) as conn:
+        while conn.execute("SELECT EXISTS (SELECT 1 FROM summary_queue)").fetchone()[0]:
+            if time.perf_counter() - started > timeout:
+                raise SystemExit("the rollup did not catch up")
+            time.sleep(0.1)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=60_000, help="events for the batch run")
     parser.add_argument("--track-events", type=int, default=8_000, help="events for /v1/track")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=3, help="client processes")
+    parser.add_argument("--no-rollup", action="store_true", help="leave the dashboard's rollup out")
     args = parser.parse_args()
 
     database = fresh_database("bench", make_target="bench")
@@ -209,6 +242,7 @@ def main() -> None:
 
     port = free_port()
     server = start_server(env, port, args.workers)
+    rollup = None if args.no_rollup else start_rollup(env)
     try:
         sent_at = datetime.now(UTC).isoformat()
         batches = [
@@ -232,12 +266,18 @@ def main() -> None:
         print(f"/v1/track 1 event per request,  {args.clients} clients, {args.workers} workers: "
               f"{track_rate:10,.0f} requests/s ({failed} failed requests)")  # fmt: skip
 
+        if rollup is not None:
+            lag = rollup_lag(bench_url)
+            print(f"rollup: the summaries had caught up {lag:.1f} s after the last request")
         with psycopg.connect(psycopg_url(bench_url)) as conn:
             stored = conn.execute("SELECT count(*) FROM metrics_source_event").fetchone()[0]
         expected = len(batch_events) + len(track_events) + 600
         print(f"stored rows: {stored:,} (expected {expected:,})")
         print(f"ratio batch/COPY: {batch_rate / baseline:.2f}")
     finally:
+        if rollup is not None:
+            rollup.terminate()
+            rollup.wait(timeout=30)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         database.drop()

@@ -261,3 +261,222 @@ def timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         margin={"l": 16, "r": 24, "t": 16, "b": 40},
     )
     return _figure([trace], layout)
+
+
+def steps_funnel_figure(steps: Sequence[dict[str, Any]], *, colour: str) -> dict[str, Any]:
+    """One funnel (sent -> ... -> converted) with each step's count and share of the first;
+    each step links to the deliveries behind it."""
+    trace = go.Funnel(
+        y=[step["label"] for step in steps],
+        x=[step["count"] for step in steps],
+        customdata=[step["url"] for step in steps],
+        textinfo="value+percent initial",
+        texttemplate="%{value:,} · %{percentInitial:.1%}",
+        marker={"color": [METRIC_COLOURS.get(step["metric"], colour) for step in steps]},
+        connector={"fillcolor": "#eef2f7", "line": {"width": 0}},
+        hovertemplate="%{y}: %{x:,} (%{percentInitial:.1%} of the first step)<extra></extra>",
+    )
+    layout = _layout(
+        hovermode="closest",
+        height=max(240, 70 + 52 * len(steps)),
+        yaxis={"automargin": True},
+        margin={"l": 16, "r": 16, "t": 8, "b": 16},
+        showlegend=False,
+    )
+    return _figure([trace], layout)
+
+
+def stacked_series_figure(
+    points: Sequence[SeriesPoint], *, metrics: Sequence[str], value: str = "deliveries"
+) -> dict[str, Any]:
+    """Stacked bars per interval, one colour per metric (failures broken down over time)."""
+    by_name: dict[str, tuple[list[str], list[int]]] = {}
+    for point in points:
+        if point.metric in metrics:
+            xs, ys = by_name.setdefault(point.metric, ([], []))
+            xs.append(point.start.isoformat())
+            ys.append(getattr(point, value))
+    traces = [
+        go.Bar(
+            x=by_name[name][0],
+            y=by_name[name][1],
+            name=name.replace("_", " ").capitalize(),
+            marker={"color": METRIC_COLOURS.get(name)},
+            hovertemplate="%{y:,}",
+        )
+        for name in metrics
+        if name in by_name
+    ]
+    return _figure(traces, _layout(barmode="stack", bargap=0.25))
+
+
+def grouped_bars_figure(
+    categories: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    colours: dict[str, str],
+    urls: Sequence[str] | None = None,
+    percent: bool = False,
+    height: int = 320,
+) -> dict[str, Any]:
+    """Bars grouped by category, one colour per series (rates per channel, counts per
+    action); every bar of a category may link to it."""
+    fmt = ".1%" if percent else ",.0f"
+    traces = [
+        go.Bar(
+            x=list(categories),
+            y=list(values),
+            name=name,
+            marker={"color": colours.get(name)},
+            customdata=list(urls) if urls else None,
+            hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{name}</extra>",
+        )
+        for name, values in series.items()
+    ]
+    layout = _layout(
+        hovermode="closest",
+        barmode="group",
+        height=height,
+        yaxis={
+            "gridcolor": "#eef2f7",
+            "rangemode": "tozero",
+            "tickformat": ".0%" if percent else "",
+        },
+    )
+    return _figure(traces, layout)
+
+
+def parent_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sent per campaign or message (bars) with its open and click rates; a bar opens it.
+
+    Axis labels are short ("Campaign 12"); the hover shows the full label."""
+    names = [row["short"] for row in rows]
+    urls = [row["url"] for row in rows]
+    full = [row["label"] for row in rows]
+    traces = [
+        go.Bar(
+            x=names,
+            y=[row["sent"] for row in rows],
+            name="Sent",
+            marker={"color": "#6366f1"},
+            customdata=urls,
+            text=full,
+            textposition="none",
+            hovertemplate="%{text}<br>%{y:,} sent<extra></extra>",
+        ),
+        go.Scatter(
+            x=names,
+            y=[row["open_rate"] for row in rows],
+            name="Open rate",
+            yaxis="y2",
+            mode="markers",
+            marker={"size": 11, "color": METRIC_COLOURS["opened"], "symbol": "diamond"},
+            customdata=urls,
+            text=full,
+            hovertemplate="%{text}<br>%{y:.1%} opened<extra></extra>",
+        ),
+        go.Scatter(
+            x=names,
+            y=[row["click_rate"] for row in rows],
+            name="Click rate",
+            yaxis="y2",
+            mode="markers",
+            marker={"size": 11, "color": METRIC_COLOURS["clicked"], "symbol": "circle"},
+            customdata=urls,
+            text=full,
+            hovertemplate="%{text}<br>%{y:.1%} clicked<extra></extra>",
+        ),
+    ]
+    layout = _layout(
+        hovermode="closest",
+        height=360,
+        xaxis={"tickangle": -30, "automargin": True},
+        yaxis={"title": {"text": "Sent"}, "gridcolor": "#eef2f7", "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "Rate"},
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        legend={"orientation": "h", "y": 1.08, "x": 0},
+        margin={"l": 64, "r": 56, "t": 24, "b": 40},
+    )
+    return _figure(traces, layout)
+
+
+def delivery_timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One delivery's events on a time axis, one row per metric in the order first reached.
+
+    Each event: ``at`` (local time, ISO without offset: plotly.js shows it as written),
+    ``metric``, ``event`` (its name), ``since`` ("2 h 5 min after sent") and ``machine``.
+    Names are user data: escaped, because Plotly renders a subset of HTML in hover labels."""
+    from html import escape
+
+    def label(metric: str) -> str:
+        return metric.replace("_", " ").capitalize()
+
+    rows = list(dict.fromkeys(label(event["metric"]) for event in events))
+    trace = go.Scatter(
+        x=[event["at"] for event in events],
+        y=[label(event["metric"]) for event in events],
+        mode="markers+lines" if len(events) > 1 else "markers",
+        line={"color": "#cbd5e1", "width": 1.5, "shape": "hv"},
+        marker={
+            "size": 15,
+            "color": [METRIC_COLOURS.get(event["metric"], "#6366f1") for event in events],
+            "symbol": [
+                "circle-open" if event.get("machine") else "circle" for event in events
+            ],
+            "line": {"color": "#ffffff", "width": 2},
+        },
+        text=[escape(event["since"]) for event in events],
+        hovertext=[
+            escape(event["event"]) + (" (machine)" if event.get("machine") else "")
+            for event in events
+        ],
+        hovertemplate="<b>%{hovertext}</b><br>%{x|%Y-%m-%d %H:%M:%S}<br>%{text}<extra></extra>",
+    )
+    layout = _layout(
+        hovermode="closest",
+        height=max(180, 70 + 44 * len(rows)),
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": list(reversed(rows)),
+            "automargin": True,
+            "gridcolor": "#eef2f7",
+        },
+        xaxis={"gridcolor": "#eef2f7", "zeroline": False, "automargin": True},
+        margin={"l": 16, "r": 24, "t": 12, "b": 36},
+        showlegend=False,
+    )
+    return _figure([trace], layout)
+
+
+def person_activity_figure(
+    counts: dict[str, dict[str, int]], *, channels: Sequence[str]
+) -> dict[str, Any]:
+    """One person's deliveries per day (``counts``: day ISO -> channel -> deliveries), stacked
+    by channel."""
+    days = sorted(counts)
+    traces = [
+        go.Bar(
+            x=days,
+            y=[counts[day].get(channel, 0) for day in days],
+            name=channel_label(channel),
+            marker={"color": CHANNEL_COLOURS.get(channel, "#6366f1")},
+            hovertemplate="%{x|%b %d}: %{y} deliveries<extra>%{fullData.name}</extra>",
+        )
+        for channel in channels
+    ]
+    layout = _layout(
+        hovermode="closest",
+        barmode="stack",
+        height=260,
+        bargap=0.3,
+        xaxis={"type": "date", "gridcolor": "#eef2f7", "zeroline": False},
+        yaxis={"gridcolor": "#eef2f7", "rangemode": "tozero", "dtick": 1, "tickformat": "d"},
+        legend={"orientation": "h", "y": -0.22, "x": 0},
+    )
+    return _figure(traces, layout)

@@ -102,8 +102,10 @@ class Event(models.Model):
             # The dedupe key: INSERT ... ON CONFLICT (message_id) DO NOTHING relies on it.
             models.UniqueConstraint(fields=["message_id"], name="event_message_id_unique"),
         ]
+        # Only the reads that need single rows: one delivery's timeline and one person's
+        # events. Charts and tables read the summaries (metrics_source/summaries), so the
+        # hot insert path maintains no index for them.
         indexes = [
-            models.Index(fields=["channel", "metric", "timestamp"], name="event_channel_metric_ts"),
             models.Index(
                 fields=["delivery_id", "timestamp"],
                 name="event_delivery_ts",
@@ -113,27 +115,6 @@ class Event(models.Model):
                 fields=["user_id", "timestamp"],
                 name="event_user_ts",
                 condition=Q(user_id__isnull=False),
-            ),
-            # Each delivery has exactly one parent, so each row touches one of these four.
-            models.Index(
-                fields=["campaign_id", "timestamp"],
-                name="event_campaign_ts",
-                condition=Q(campaign_id__isnull=False),
-            ),
-            models.Index(
-                fields=["broadcast_id", "timestamp"],
-                name="event_broadcast_ts",
-                condition=Q(broadcast_id__isnull=False),
-            ),
-            models.Index(
-                fields=["newsletter_id", "timestamp"],
-                name="event_newsletter_ts",
-                condition=Q(newsletter_id__isnull=False),
-            ),
-            models.Index(
-                fields=["transactional_message_id", "timestamp"],
-                name="event_transactional_ts",
-                condition=Q(transactional_message_id__isnull=False),
             ),
         ]
 

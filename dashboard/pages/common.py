@@ -106,7 +106,7 @@ def count_change(current: int, previous: int) -> tuple[str, str]:
         return ("new in this period" if current else "", "")
     change = (current - previous) / previous
     return (
-        f"{change:+.1%} vs previous period",
+        f"{change:+.1%} vs previous",
         "good" if change > 0 else "bad" if change < 0 else "",
     )
 

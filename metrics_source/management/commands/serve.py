@@ -28,6 +28,7 @@ from django.db import OperationalError, connections
 
 from metrics_source.embedded import data_dir, ensure_data_dir
 from metrics_source.env import env_int, env_str
+from metrics_source.models import Event
 
 STOP_TIMEOUT = 30  # seconds each child gets to finish after SIGTERM before SIGKILL
 GRACEFUL_TIMEOUT = 25  # gunicorn's own limit for requests in flight; below STOP_TIMEOUT
@@ -127,6 +128,7 @@ class Command(BaseCommand):
                 self.stdout.write("Collecting static files...")
                 call_command("collectstatic", interactive=False, verbosity=0)
             call_command("ensure_admin", login_url=f"{url}/admin/")
+            self._offer_demo_data()
         except OperationalError as error:
             raise CommandError(f"cannot use the database: {error}") from None
         finally:
@@ -157,6 +159,22 @@ class Command(BaseCommand):
             name, code = died
             raise CommandError(f"{name} exited unexpectedly (code {code}); stopped the others")
         self.stdout.write("metrics-source stopped.")
+
+    def _offer_demo_data(self) -> None:
+        """A first run shows a living dashboard: with DEMO_EVENTS set and nothing stored yet,
+        generate that many demo events; with nothing stored and no DEMO_EVENTS, say how."""
+        if Event.objects.exists():
+            return
+        events = env_int("DEMO_EVENTS", 0)
+        if events > 0:
+            self.stdout.write(f"No events stored yet: generating {events:,} demo events...")
+            call_command("demo_data", events=events, if_empty=True)
+        else:
+            self.stdout.write(
+                "No events stored yet. For a dashboard full of realistic demo activity, run\n"
+                "  make run DEMO_EVENTS=200000\n"
+                "(or `python manage.py demo_data`), or send real events (README: Sending events)."
+            )
 
     def _commands(self, bind: str) -> list[tuple[str, list[str]]]:
         python = sys.executable
