@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 EMBEDDED := $(PY) -m metrics_source.embedded --
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-forward lint typecheck lock
+.PHONY: help install run test bench bench-forward bench-dashboard lint typecheck lock
 
 help:
 	@echo "make install    create $(VENV) and install the locked dependencies"
@@ -20,6 +20,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS=... to choose tests)"
 	@echo "make bench      ingest throughput beside a COPY baseline (BENCH_ARGS=...)"
 	@echo "make bench-forward  forwarding throughput beside the receiver's ceiling"
+	@echo "make bench-dashboard  page times at 5 million events beside a raw GROUP BY"
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make typecheck  mypy"
 	@echo "make lock       regenerate requirements.lock from pyproject.toml"
@@ -45,6 +46,7 @@ run: install
 # The suite gets its own data dir: its embedded Redis then never feeds tasks to the worker
 # of a `make run` going on at the same time, nor the other way round.
 test: install
+	@scripts/ensure-chromium || echo "warning: no /usr/bin/chromium; the browser tests will be skipped" >&2
 	METRICS_SOURCE_DATA_DIR=$(DATA_DIR)/test $(EMBEDDED) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Events per second through a live server beside a PostgreSQL COPY baseline (BENCH_ARGS=...).
@@ -54,6 +56,10 @@ bench: install
 # Events per second forwarded to a local receiver beside the receiver's own ceiling.
 bench-forward: install
 	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/forward.py $(BENCH_ARGS)
+
+# Page times with millions of demo events beside a GROUP BY over raw events (BENCH_ARGS=...).
+bench-dashboard: install
+	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/dashboard.py $(BENCH_ARGS)
 
 lint: typecheck
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,9 @@ import pytest
 from metrics_source.models import Source
 from metrics_source.sources import source_create
 
+# The browser fixtures (Debian's chromium driven by Playwright) for the page tests.
+pytest_plugins = ["tests.browser"]
+
 
 @dataclass
 class SourceWithKey:

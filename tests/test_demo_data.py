@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from metrics_source.demo import DemoStream, demo_calls
 from metrics_source.catalog import EVENT_TYPES, Channel, event_type_by_name
+from metrics_source.demo import DemoStream, demo_calls
 from metrics_source.models import Event, Origin, Source
 
 NOW = datetime(2026, 4, 15, 12, 30, tzinfo=UTC)

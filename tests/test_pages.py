@@ -1,7 +1,5 @@
 """The server-rendered pages that exist so far answer, and ask for a login."""
 
-from metrics_source.models import Event
-
 
 def test_home_asks_anonymous_visitors_to_log_in(client, db):
     response = client.get("/")
@@ -14,17 +12,6 @@ def test_home_explains_how_to_send_the_first_event(admin_client):
     assert response.status_code == 200
     assert b"No events yet" in response.content
     assert b"/v1/track" in response.content
-
-
-def test_home_lists_stored_events_by_channel(admin_client, source):
-    Event.objects.create(
-        message_id="page-1", event="Email Opened", channel="email", metric="opened",
-        semantic=True, origin="track", timestamp="2026-11-01T00:00:00Z",
-        received_at="2026-11-01T00:00:01Z", raw={},
-    )  # fmt: skip
-    response = admin_client.get("/")
-    assert response.status_code == 200
-    assert b"Email Opened" in response.content
 
 
 def test_favicon_points_at_the_static_icon(client, db):

@@ -4,30 +4,46 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('metrics_source', '0003_summaries'),
+        ("metrics_source", "0003_summaries"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='event',
-            name='event_channel_metric_ts',
+            model_name="event",
+            name="event_channel_metric_ts",
         ),
         migrations.RemoveIndex(
-            model_name='event',
-            name='event_campaign_ts',
+            model_name="event",
+            name="event_campaign_ts",
         ),
         migrations.RemoveIndex(
-            model_name='event',
-            name='event_broadcast_ts',
+            model_name="event",
+            name="event_broadcast_ts",
         ),
         migrations.RemoveIndex(
-            model_name='event',
-            name='event_newsletter_ts',
+            model_name="event",
+            name="event_newsletter_ts",
         ),
         migrations.RemoveIndex(
-            model_name='event',
-            name='event_transactional_ts',
+            model_name="event",
+            name="event_transactional_ts",
+        ),
+        # Django gives a text primary key a second, LIKE-pattern index (created at the end of
+        # the migration that made the table, hence here); nothing here searches
+        # delivery ids by prefix, and every rollup would pay for maintaining it.
+        migrations.RunSQL(
+            """
+            DO $$
+            DECLARE name text;
+            BEGIN
+                FOR name IN SELECT indexname FROM pg_indexes
+                            WHERE tablename = 'delivery_summary' AND indexname LIKE '%\\_like'
+                LOOP
+                    EXECUTE format('DROP INDEX %I', name);
+                END LOOP;
+            END $$;
+            """,
+            reverse_sql=migrations.RunSQL.noop,
         ),
     ]

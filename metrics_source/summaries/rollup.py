@@ -169,8 +169,11 @@ _COHORT_MACHINE = (
 # summary row before the upsert and `new` the row after it.
 _SUMMARISE_SQL = f"""
 WITH old AS (
+    -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the whole summary table.
     SELECT s.* FROM {SUMMARY} s
-    WHERE s.delivery_id IN (SELECT delivery_id FROM rollup_chunk WHERE delivery_id IS NOT NULL)
+    WHERE s.delivery_id = ANY(ARRAY(
+        SELECT DISTINCT delivery_id FROM rollup_chunk WHERE delivery_id IS NOT NULL
+    ))
 ),
 new AS (
     INSERT INTO {SUMMARY} AS s ({", ".join(_SUMMARY_COLUMNS)})
