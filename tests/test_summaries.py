@@ -6,6 +6,7 @@ Celery task runs it; the expectations are worked out by hand from the events of 
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import UTC, datetime
 
@@ -286,3 +287,22 @@ def test_a_busy_rollup_makes_the_other_return_at_once(transactional_db) -> None:
     finally:
         holder.close()
     assert summaries_catch_up().events == 1
+
+
+def test_rebuild_gives_the_same_summaries() -> None:
+    from django.core.management import call_command
+
+    ingest(
+        event("Email Opened", "o", at(14)),
+        event("Email Sent", "s", at(9)),
+        event("Email Bounced", "b", at(9, 1), delivery="z", failure_message="550 gone"),
+    )
+    summaries_catch_up()
+    before = (counts(Basis.EVENT), counts(Basis.SENT), list(FailureCount.objects.values()))
+    call_command("summaries_rebuild", stdout=io.StringIO())
+    after = (counts(Basis.EVENT), counts(Basis.SENT), list(FailureCount.objects.values()))
+    assert before[:2] == after[:2]
+    assert [(f["message"], f["events"]) for f in before[2]] == [
+        (f["message"], f["events"]) for f in after[2]
+    ]
+    assert DeliverySummary.objects.count() == 2

@@ -336,3 +336,13 @@ def summaries_catch_up(
 def summaries_pending() -> bool:
     """Whether any stored event still waits for the rollup."""
     return SummaryQueue.objects.exists()
+
+
+def summaries_requeue_all() -> int:
+    """Empty every summary and queue every stored event again (in the caller's transaction,
+    under the rollup lock, so no rollup sees half of it). Returns how many were queued."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+        cursor.execute(f"TRUNCATE {SUMMARY}, {COUNTS}, {FAILURES}, {LINKS}, {PARENTS}, {QUEUE}")
+        cursor.execute(f"INSERT INTO {QUEUE} (event_id) SELECT id FROM {EVENTS}")
+        return cursor.rowcount
