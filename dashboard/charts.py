@@ -7,6 +7,7 @@ it when the point is clicked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -63,7 +64,29 @@ def _layout(**extra: Any) -> dict[str, Any]:
     return layout
 
 
+def _is_empty(trace: Any) -> bool:
+    values = [getattr(trace, axis, None) for axis in ("x", "y")]
+    return all(not value for value in values if value is not None)
+
+
 def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
+    if all(_is_empty(trace) for trace in data):
+        # Empty axes with made-up ticks look broken; say what is going on instead.
+        layout = {**layout, "height": min(layout.get("height", 320), 220)}
+        layout["xaxis"] = {"visible": False}
+        layout["yaxis"] = {"visible": False}
+        layout["annotations"] = [
+            {
+                "text": "No data for these filters: try a longer period or fewer filters",
+                "showarrow": False,
+                "font": {"size": 14, "color": "#6b7280"},
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+            }
+        ]
+        data = []
     # to_plotly_json validates through plotly's schema, then gives plain JSON-ready data.
     figure = go.Figure(data=data, layout=layout).to_plotly_json()
     return {"data": figure["data"], "layout": figure["layout"]}
@@ -73,6 +96,7 @@ def series_figure(
     points: Sequence[SeriesPoint],
     *,
     metrics: Sequence[str],
+    starts: Sequence[datetime] | None = None,
     value: str = "deliveries",
     label: Callable[[str], str] = lambda name: name.replace("_", " ").capitalize(),
     colours: dict[str, str] | None = None,
@@ -80,7 +104,18 @@ def series_figure(
     """One line per metric (or channel) over time."""
     colours = colours or METRIC_COLOURS
     by_name: dict[str, tuple[list[Any], list[int]]] = {}
-    for point in points:
+    if starts is not None:
+        # Every interval of the period, zero where nothing happened (never a line drawn
+        # straight across a quiet night).
+        values: dict[tuple[str, str], int] = {
+            (point.metric, point.start.isoformat()): getattr(point, value) for point in points
+        }
+        present = {point.metric for point in points}
+        labels = [start.isoformat() for start in starts]
+        for name in metrics:
+            if name in present:
+                by_name[name] = (labels, [values.get((name, label), 0) for label in labels])
+    for point in points if starts is None else ():
         if point.metric in metrics:
             xs, ys = by_name.setdefault(point.metric, ([], []))
             xs.append(point.start.isoformat())
@@ -287,27 +322,37 @@ def steps_funnel_figure(steps: Sequence[dict[str, Any]], *, colour: str) -> dict
 
 
 def stacked_series_figure(
-    points: Sequence[SeriesPoint], *, metrics: Sequence[str], value: str = "deliveries"
+    points: Sequence[SeriesPoint],
+    *,
+    metrics: Sequence[str],
+    starts: Sequence[str] = (),
+    value: str = "deliveries",
 ) -> dict[str, Any]:
-    """Stacked bars per interval, one colour per metric (failures broken down over time)."""
-    by_name: dict[str, tuple[list[str], list[int]]] = {}
+    """Stacked bars per interval, one colour per metric (failures broken down over time).
+
+    ``starts`` (ISO interval starts) fills quiet intervals with zero, so sparse failures
+    keep a bar width of one interval."""
+    values: dict[str, dict[str, int]] = {}
     for point in points:
         if point.metric in metrics:
-            xs, ys = by_name.setdefault(point.metric, ([], []))
-            xs.append(point.start.isoformat())
-            ys.append(getattr(point, value))
+            values.setdefault(point.metric, {})[point.start.isoformat()] = getattr(point, value)
+    xs = sorted(set(starts).union(*(v.keys() for v in values.values())))
     traces = [
         go.Bar(
-            x=by_name[name][0],
-            y=by_name[name][1],
+            x=xs,
+            y=[values[name].get(x, 0) for x in xs],
             name=name.replace("_", " ").capitalize(),
             marker={"color": METRIC_COLOURS.get(name)},
             hovertemplate="%{y:,}",
         )
         for name in metrics
-        if name in by_name
+        if name in values
     ]
-    return _figure(traces, _layout(barmode="stack", bargap=0.25))
+    highest = max((sum(values[n].get(x, 0) for n in values) for x in xs), default=0)
+    layout = _layout(barmode="stack", bargap=0.25)
+    if highest <= 5:
+        layout["yaxis"] = {**layout["yaxis"], "dtick": 1}  # no "0.2 failures" ticks
+    return _figure(traces, layout)
 
 
 def grouped_bars_figure(
@@ -422,13 +467,11 @@ def delivery_timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]
         x=[event["at"] for event in events],
         y=[label(event["metric"]) for event in events],
         mode="markers+lines" if len(events) > 1 else "markers",
-        line={"color": "#cbd5e1", "width": 1.5, "shape": "hv"},
+        line={"color": "#cbd5e1", "width": 1.5, "dash": "dot"},
         marker={
             "size": 15,
             "color": [METRIC_COLOURS.get(event["metric"], "#6366f1") for event in events],
-            "symbol": [
-                "circle-open" if event.get("machine") else "circle" for event in events
-            ],
+            "symbol": ["circle-open" if event.get("machine") else "circle" for event in events],
             "line": {"color": "#ffffff", "width": 2},
         },
         text=[escape(event["since"]) for event in events],
@@ -460,6 +503,7 @@ def person_activity_figure(
     """One person's deliveries per day (``counts``: day ISO -> channel -> deliveries), stacked
     by channel."""
     days = sorted(counts)
+    busiest = max((sum(by_channel.values()) for by_channel in counts.values()), default=0)
     traces = [
         go.Bar(
             x=days,
@@ -476,7 +520,13 @@ def person_activity_figure(
         height=260,
         bargap=0.3,
         xaxis={"type": "date", "gridcolor": "#eef2f7", "zeroline": False},
-        yaxis={"gridcolor": "#eef2f7", "rangemode": "tozero", "dtick": 1, "tickformat": "d"},
+        yaxis={
+            "gridcolor": "#eef2f7",
+            "rangemode": "tozero",
+            "tickformat": "d",
+            # Whole deliveries: no 0.5 ticks on a quiet person's chart.
+            "dtick": 1 if busiest <= 6 else None,
+        },
         legend={"orientation": "h", "y": -0.22, "x": 0},
     )
     return _figure(traces, layout)

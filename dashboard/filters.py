@@ -89,6 +89,26 @@ class Filters:
         params = self.params(**changes)
         return "?" + urlencode(params) if params else ""
 
+    def interval_starts(self) -> list[datetime]:
+        """The start of every interval in the period, in the display time zone, as the
+        series query labels them (so intervals without activity can be shown as zero)."""
+        zone = self.time_zone
+        local = self.start.astimezone(zone).replace(tzinfo=None)
+        end = self.end.astimezone(zone).replace(tzinfo=None)
+        first = local.replace(minute=0, second=0, microsecond=0)
+        step = timedelta(hours=1)
+        if self.interval in ("day", "week"):
+            first = first.replace(hour=0)
+            step = timedelta(days=1)
+        if self.interval == "week":
+            first -= timedelta(days=first.weekday())  # weeks start on Monday, as date_trunc's
+            step = timedelta(days=7)
+        starts = []
+        while first < end:
+            starts.append(first.replace(tzinfo=zone))
+            first += step
+        return starts
+
     @property
     def period_label(self) -> str:
         if self.period == CUSTOM:

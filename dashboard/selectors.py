@@ -275,6 +275,12 @@ def source_names() -> dict[int, str]:
     return dict(Source.objects.values_list("pk", "name"))
 
 
+def first_activity(filters: Filters) -> datetime | None:
+    """The first hour with any count on the filters' basis (None: nothing at all)."""
+    rows = _rows(f"SELECT min(bucket) FROM {COUNTS} WHERE basis = %s", [filters.basis_value])
+    return rows[0][0]
+
+
 def has_events() -> bool:
     """Whether anything was ever summarised (for the first-run empty state)."""
     return MetricCount.objects.exists() or Event.objects.exists()

@@ -73,6 +73,8 @@ def activity() -> None:
         ev("In-App Sent", "i2", 6),
         ev("Email Sent", "old", 24 * 40),
         ev("Email Delivered", "old", 24 * 40 - 1),
+        # Activity before the previous period began, so that period is fully known.
+        track_call("Subscribed", message_id="early", timestamp=ago(24 * 70), properties={}),
     )
 
 
@@ -128,6 +130,14 @@ def test_funnel_steps_link_to_their_deliveries(client, admin_user, activity) -> 
     figure = response.context["page"].charts["funnel"].figure
     email = next(trace for trace in figure["data"] if trace["name"] == "Email")
     assert email["customdata"][2] == "/deliveries/?period=7d&channel=email&reached=opened"
+
+
+def test_no_change_is_shown_against_a_period_before_the_first_activity(client, admin_user) -> None:
+    store(ev("Email Sent", "n1", 40 * 24), ev("Email Sent", "n2", 5))
+    client.force_login(admin_user)
+    response = client.get(reverse("dashboard:overview"))
+    assert all(tile.change == "" for tile in response.context["tiles"])
+    assert "starts before the first recorded activity" in response.content.decode()
 
 
 def test_csv_download_of_a_table(client, admin_user, activity) -> None:
@@ -206,6 +216,7 @@ def test_overview_makes_a_fixed_number_of_queries(
     client, admin_user, activity, django_assert_num_queries
 ) -> None:
     client.force_login(admin_user)
-    # session + user, totals now and before, the series, filter options (parents, sources).
-    with django_assert_num_queries(7):
+    # session + user, totals now and before, first activity, the series, filter options
+    # (parents, sources).
+    with django_assert_num_queries(8):
         assert client.get(reverse("dashboard:overview")).status_code == 200

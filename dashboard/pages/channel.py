@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -88,7 +88,9 @@ def possible_rates(channels: Iterable[str]) -> set[str]:
     return {rate.key for rate in RATES if rate.numerator in metrics}
 
 
-def kpi_tiles(current: dict[str, Totals], previous: dict[str, Totals], channels: set[str]) -> list[Tile]:
+def kpi_tiles(
+    current: dict[str, Totals], previous: dict[str, Totals], channels: set[str]
+) -> list[Tile]:
     """Sent, delivered and the rates the channels can report, each against the previous
     period, as on the overview."""
     tiles = []
@@ -114,12 +116,12 @@ def kpi_tiles(current: dict[str, Totals], previous: dict[str, Totals], channels:
     return tiles
 
 
-def rate_cells(rates: dict[str, float | None], keys: Sequence[str] = TABLE_RATES) -> list[dict]:
+def rate_cells(rates: Mapping[str, Any], keys: Sequence[str] = TABLE_RATES) -> list[dict]:
     """Table cells: the raw value for sorting, the text for reading."""
     return [{"raw": rates[key], "text": percent(rates[key])} for key in keys]
 
 
-def series_by_interval(points: Sequence[SeriesPoint], channel: str) -> dict[datetime, Totals]:
+def series_by_interval(points: Sequence[SeriesPoint]) -> dict[datetime, Totals]:
     """Interval start -> metric -> unique deliveries, as totals rates_for can read."""
     out: dict[datetime, Totals] = {}
     for point in points:
@@ -134,7 +136,7 @@ def rates_over_time(
 ) -> tuple[list[datetime], dict[str, list[float | None]]]:
     """Each rate per interval, by the same definitions as the tiles (None: nothing to divide
     by in that interval, drawn as a gap)."""
-    by_interval = series_by_interval(points, channel)
+    by_interval = series_by_interval(points)
     starts = sorted(by_interval)
     values: dict[str, list[float | None]] = {key: [] for key in keys}
     for start in starts:
@@ -166,7 +168,7 @@ def channels_page(filters: Filters) -> Page:
     current = selectors.totals_by_channel(filters)
     page.context["has_data"] = bool(current) or selectors.has_events()
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for channel in Channel:
         totals = {channel.value: current.get(channel.value, {})}
         channel_rates = rates_for(totals)
@@ -204,8 +206,13 @@ def channels_page(filters: Filters) -> Page:
             "channels",
             ["channel", "sent", "delivered", "events", *TABLE_RATES],
             [
-                (row["channel"], row["sent"], row["delivered"], row["events"])
-                + tuple(row[key] for key in TABLE_RATES)
+                (
+                    row["channel"],
+                    row["sent"],
+                    row["delivered"],
+                    row["events"],
+                    *(row[key] for key in TABLE_RATES),
+                )
                 for row in rows
             ],
         )
@@ -227,10 +234,7 @@ def channels_page(filters: Filters) -> Page:
             "Rates by channel",
             charts.grouped_bars_figure(
                 [row["label"] for row in message_rows],
-                {
-                    RATE_BY_KEY[key].label: [row[key] for row in message_rows]
-                    for key in rate_keys
-                },
+                {RATE_BY_KEY[key].label: [row[key] for row in message_rows] for key in rate_keys},
                 colours=RATE_COLOURS,
                 urls=[row["url"] for row in message_rows],
                 percent=True,
@@ -274,8 +278,11 @@ def channel_page(filters: Filters, channel: str) -> Page:
         }
     )
 
+    if channel == Channel.SUBSCRIPTION.value:
+        return _subscription_page(page, scoped, current, previous)
+
     # The funnel: only the steps this channel reports.
-    steps = [
+    steps: list[dict[str, Any]] = [
         {
             "metric": metric,
             "label": metric.capitalize(),
@@ -310,9 +317,8 @@ def channel_page(filters: Filters, channel: str) -> Page:
     points = selectors.metric_series(scoped)
     possible = possible_rates({channel})
     keys = [key for key in SERIES_RATES if key in possible]
-    starts, values = rates_over_time(points, channel, keys)
     all_keys = [key for key in TABLE_RATES if key in possible]
-    _, all_values = rates_over_time(points, channel, all_keys)
+    starts, all_values = rates_over_time(points, channel, all_keys)
     page.add_dataset(
         Dataset(
             "rates",
@@ -329,7 +335,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
             "rates",
             "Rates over time",
             charts.rate_series_figure(
-                {key: (iso, values[key]) for key in keys},
+                {key: (iso, all_values[key]) for key in keys},
                 labels={key: RATE_BY_KEY[key].label for key in keys},
             ),
             "rates",
@@ -355,7 +361,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
         Chart(
             "failures",
             "Failures over time",
-            charts.stacked_series_figure(failure_points, metrics=failure_metrics),
+            charts.stacked_series_figure(failure_points, metrics=failure_metrics, starts=iso),
             "failures",
             note="Deliveries that bounced, were suppressed, failed, were marked as spam or "
             "unsubscribed, per interval (each delivery once per kind).",
@@ -363,7 +369,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
     )
     sent = unique(current, "sent")
     base = unique(current, "sent" if channel in NO_DELIVERED_STEP else "delivered")
-    failure_rows = []
+    failure_rows: list[dict[str, Any]] = []
     for metric in failure_metrics:
         total = totals.get(metric, MetricTotal())
         # Bounces, suppressions and failures are counted against sent, the others against
@@ -403,6 +409,43 @@ def channel_page(filters: Filters, channel: str) -> Page:
             "failure_messages",
             ["metric", "message", "events"],
             [(row["metric"], row["message"], row["events"]) for row in messages],
+        )
+    )
+    return page
+
+
+SUBSCRIPTION_METRICS = ("subscribed", "unsubscribed", "preferences_changed")
+
+
+def _subscription_page(
+    page: Page, scoped: Filters, current: dict[str, Totals], previous: dict[str, Totals]
+) -> Page:
+    """Subscription changes have no messages behind them: counts over time, no funnel."""
+    tiles = []
+    for metric in SUBSCRIPTION_METRICS:
+        now, before = unique(current, metric), unique(previous, metric)
+        change, tone = count_change(now, before)
+        if metric == "unsubscribed":
+            tone = {"good": "bad", "bad": "good"}.get(tone, "")
+        elif metric == "preferences_changed":
+            tone = ""  # neither good nor bad news
+        tiles.append(Tile(metric.replace("_", " ").capitalize(), number(now), change, tone))
+    page.context.update({"tiles": tiles, "is_subscription": True})
+    points = [p for p in selectors.metric_series(scoped) if p.metric in SUBSCRIPTION_METRICS]
+    page.add_dataset(
+        Dataset(
+            "changes",
+            ["interval_start", "metric", "events"],
+            [(p.start.isoformat(), p.metric, p.events) for p in points],
+        )
+    )
+    page.add_chart(
+        Chart(
+            "changes",
+            "Subscription changes over time",
+            charts.stacked_series_figure(points, metrics=SUBSCRIPTION_METRICS, value="events"),
+            "changes",
+            note="People who subscribed, unsubscribed or changed their preferences.",
         )
     )
     return page

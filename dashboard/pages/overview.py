@@ -88,27 +88,43 @@ def funnels(filters: Filters, current: dict[str, Totals]) -> list[dict]:
 def overview_page(filters: Filters) -> Page:
     page = Page(title="Overview", section="overview")
     current = selectors.totals_by_channel(filters)
-    previous = selectors.totals_by_channel(filters.previous())
+    previous_filters = filters.previous()
+    previous = selectors.totals_by_channel(previous_filters)
+    # A previous period that starts before the first recorded activity is only partly known:
+    # comparing with it would show +70,000 %, so no change is shown instead.
+    first = selectors.first_activity(filters)
+    comparable = first is not None and first <= previous_filters.start
+    if not comparable:
+        previous = {}
     rates, previous_rates = rates_for(current), rates_for(previous)
 
     tiles = []
     for metric in ("sent", "delivered"):
+        if not any(channel_has(channel, metric) for channel in current):
+            tiles.append(Tile(metric.capitalize(), "—"))  # e.g. Slack alone: no delivered step
+            continue
         now, before = unique(current, metric), unique(previous, metric)
-        change, tone = count_change(now, before)
+        change, tone = count_change(now, before) if comparable else ("", "")
         tiles.append(Tile(metric.capitalize(), number(now), change, tone))
     labels = {rate.key: rate.label for rate in RATES}
     for key in TILE_RATES:
         change, tone = rate_change(rates[key], previous_rates[key], bad_when_up=key in BAD_WHEN_UP)
         detail = ""
-        if key == "open_rate":
+        if key == "open_rate" and rates[key] is not None:
             detail = f"human opens {percent(human_rate(current, 'opened'))}"
-        elif key == "click_rate":
+        elif key == "click_rate" and rates[key] is not None:
             detail = f"human clicks {percent(human_rate(current, 'clicked'))}"
         tiles.append(Tile(labels[key], percent(rates[key]), change, tone, detail))
     page.context["tiles"] = tiles
+    page.context["comparable"] = comparable
+    subscription = current.get("subscription", {})
     page.context["totals"] = {
-        "opens": raw(current, "opened"),
-        "clicks": raw(current, "clicked"),
+        "opens": number(raw(current, "opened")),
+        "clicks": number(raw(current, "clicked")),
+        "subscribed": number(unique({"s": subscription}, "subscribed")),
+        "unsubscribed": number(unique({"s": subscription}, "unsubscribed")),
+        "preferences_changed": number(unique({"s": subscription}, "preferences_changed")),
+        "has_subscription": bool(subscription),
         "delivered_base": delivered_base(current),
     }
     page.context["has_data"] = bool(current) or selectors.has_events()
@@ -132,7 +148,7 @@ def overview_page(filters: Filters) -> Page:
         Chart(
             "series",
             "Events over time",
-            charts.series_figure(points, metrics=SERIES_METRICS),
+            charts.series_figure(points, metrics=SERIES_METRICS, starts=filters.interval_starts()),
             "series",
             note="Unique deliveries per metric in each interval; the CSV adds every event.",
         )
@@ -141,6 +157,8 @@ def overview_page(filters: Filters) -> Page:
     # Channels compared.
     rows = []
     for channel, totals in sorted(current.items()):
+        if channel == "subscription":
+            continue  # no messages: its changes are summed up under the table
         channel_rates = rates_for({channel: totals})
         rows.append(
             {
