@@ -18,7 +18,7 @@ def delivery_event_rows(delivery_id: str, *, limit: int = 1000) -> list[dict[str
     """One delivery's events in time order, with what its summary is made of (parent columns,
     email), so the page stands on the events alone while the rollup has not caught up."""
     return _dicts(
-        "SELECT id, message_id, event, channel, metric, semantic, timestamp, received_at, "  # noqa: S608
+        "SELECT id, message_id, event, channel, metric, semantic, timestamp, received_at, "
         "origin, source_id, user_id, anonymous_id, email, campaign_id, broadcast_id, "
         "newsletter_id, transactional_message_id, action_id, properties, raw "
         f"FROM {EVENTS} WHERE delivery_id = %s ORDER BY timestamp, id LIMIT %s",
@@ -43,7 +43,7 @@ def person_totals(person_id: str) -> list[dict[str, Any]]:
     converted or failed (over all of them, not only the newest listed)."""
     failed = " OR ".join(f"{column} IS NOT NULL" for column in FAILURE_COLUMNS)
     return _dicts(
-        "SELECT channel, count(*) AS deliveries, count(delivered_at) AS delivered, "  # noqa: S608
+        "SELECT channel, count(*) AS deliveries, count(delivered_at) AS delivered, "
         "count(opened_at) AS opened, count(clicked_at) AS clicked, "
         f"count(converted_at) AS converted, count(*) FILTER (WHERE {failed}) AS failed, "
         "min(created_at) AS first_at, max(created_at) AS last_at "

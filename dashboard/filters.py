@@ -53,7 +53,7 @@ class Filters:
 
     @property
     def time_zone(self) -> ZoneInfo:
-        return ZoneInfo(settings.TIME_ZONE)
+        return ZoneInfo(settings.TIME_ZONE or "UTC")
 
     @property
     def parent(self) -> str | None:
@@ -132,7 +132,7 @@ def _parse_date(text: str | None) -> date | None:
 def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filters:
     """Read the filters from a request's query string; every bad value becomes a notice."""
     notices: list[str] = []
-    zone = ZoneInfo(settings.TIME_ZONE)
+    zone = ZoneInfo(settings.TIME_ZONE or "UTC")
     # Presets end at the next full hour, so the last hourly bucket is whole.
     end = _hour_ceiling(now or timezone.now())
 

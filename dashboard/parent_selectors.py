@@ -19,7 +19,7 @@ def totals_by_parent_channel(filters: Filters) -> dict[ParentKey, dict[str, Tota
     where, params = _where(filters)
     # Only table names and the filters' own placeholders are interpolated; values are params.
     sql = (
-        f"SELECT parent_kind, parent_id, channel, metric, {_SUMS} FROM {COUNTS} "  # noqa: S608
+        f"SELECT parent_kind, parent_id, channel, metric, {_SUMS} FROM {COUNTS} "
         f"WHERE {where} AND parent_kind <> '' GROUP BY 1, 2, 3, 4"
     )
     out: dict[ParentKey, dict[str, Totals]] = {}

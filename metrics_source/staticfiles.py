@@ -41,7 +41,9 @@ class PlotlyFinder(BaseFinder):
         self.storage = FileSystemStorage(location=str(self.directory))
         self.storage.prefix = self.prefix.rstrip("/")  # type: ignore[attr-defined]
 
-    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+    def find(  # type: ignore[override]  # django-stubs overloads on find_all's literal
+        self, path: str, find_all: bool = False, **kwargs: Any
+    ) -> str | list[str]:
         if path != self.prefix + self.name:
             return [] if find_all else ""
         found = str(self.directory / self.name)

@@ -3,6 +3,8 @@ compared, and each channel's funnel."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 
 from dashboard import charts, selectors
@@ -155,7 +157,7 @@ def overview_page(filters: Filters) -> Page:
     )
 
     # Channels compared.
-    rows = []
+    rows: list[dict[str, Any]] = []
     for channel, totals in sorted(current.items()):
         if channel == "subscription":
             continue  # no messages: its changes are summed up under the table
