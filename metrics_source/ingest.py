@@ -80,6 +80,7 @@ _COLUMNS = (
     ("properties_json", "properties", "jsonb"),
     ("context_json", "context", "jsonb"),
     ("raw_json", "raw", "text"),
+    ("integrations_json", "integrations", "jsonb"),
 )
 _ATTRIBUTES = [attribute for attribute, _, _ in _COLUMNS]
 _TARGET = f"INSERT INTO {Event._meta.db_table} (source_id, origin, " + ", ".join(

@@ -339,6 +339,8 @@ class EventRow:
     properties_json: str
     context_json: str
     raw_json: str
+    # The call's integrations with the batch's merged in; None when there are none.
+    integrations_json: str | None = None
 
 
 # A JSON-escaped NUL that is not itself an escaped backslash: PostgreSQL can store it neither
@@ -427,13 +429,19 @@ def row_from_track_event(
     email = _clean_id(traits.get("email")) if isinstance(traits, dict) else None
     if email is None and anonymous_id and "@" in anonymous_id:
         email = anonymous_id
+    integrations = event.get("integrations")
     try:
         properties_json = orjson.dumps(properties).decode()
         context_json = orjson.dumps(context).decode()
+        integrations_json = (
+            orjson.dumps(integrations).decode()
+            if isinstance(integrations, dict) and integrations
+            else None
+        )
     except orjson.JSONEncodeError as error:
         # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None
-    _refuse_nul(raw_json, properties_json, context_json)
+    _refuse_nul(raw_json, properties_json, context_json, integrations_json or "")
     return EventRow(
         message_id=message_id,
         event=event_type.name,
@@ -459,4 +467,5 @@ def row_from_track_event(
         properties_json=properties_json,
         context_json=context_json,
         raw_json=raw_json,
+        integrations_json=integrations_json,
     )

@@ -96,6 +96,8 @@ class Event(models.Model):
     properties = models.JSONField(default=dict)
     context = models.JSONField(default=dict)
     raw = JSONTextField(help_text="The event as received.")
+    # Which tools the sender asked to receive the call (the batch's merged in), forwarded as is.
+    integrations = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

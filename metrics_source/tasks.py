@@ -8,6 +8,7 @@ from django.conf import settings
 
 from metrics_source.forwarding.delivery import destination_drain
 from metrics_source.forwarding.fanout import destinations_due, fanout_all
+from metrics_source.forwarding.replay_jobs import replay_job_run, replay_jobs_due
 from metrics_source.summaries.rollup import summaries_catch_up, summaries_pending
 
 
@@ -18,6 +19,9 @@ def forwarding_sweep() -> None:
     fanout_all()
     for destination_id in destinations_due():
         deliver_destination.delay(destination_id)
+    # Replays started in the admin, and any a killed worker or a flushed broker left behind.
+    for job_id in replay_jobs_due():
+        replay_run.delay(job_id)
 
 
 @shared_task(ignore_result=True)
@@ -25,6 +29,14 @@ def deliver_destination(destination_id: int) -> None:
     if destination_drain(destination_id=destination_id):
         # More is due: hand over to a fresh task so other destinations get their turn.
         deliver_destination.delay(destination_id)
+
+
+@shared_task(ignore_result=True)
+def replay_run(job_id: int) -> None:
+    """Work a large replay through for a while; a fresh task continues, so replays share the
+    worker slots with deliveries."""
+    if replay_job_run(job_id, time_budget=settings.FORWARDING_TASK_SECONDS):
+        replay_run.delay(job_id)
 
 
 @shared_task(ignore_result=True)

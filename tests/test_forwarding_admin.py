@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from metrics_source.forwarding.destinations import destination_create
 from metrics_source.forwarding.fanout import destination_fanout
-from metrics_source.forwarding.models import Delivery, DeliveryStatus, Destination
+from metrics_source.forwarding.models import Delivery, DeliveryStatus, Destination, ReplayJob
+from metrics_source.forwarding.replay_jobs import replay_job_run
 from tests.forwarding_support import receiver, store_events, verify_standard_webhook
 
 DESTINATIONS = "/admin/metrics_source/destination/"
@@ -124,6 +125,9 @@ def test_health_ledger_and_replay_of_dead_deliveries(admin_client):
     ledger = admin_client.get(f"{LEDGER}?status__exact=dead").content.decode()
     assert "HTTP 400" in ledger and f"/admin/metrics_source/event/{dead.event_id}/change/" in ledger
     admin_client.post(DESTINATIONS, {"action": "replay_dead", "_selected_action": [destination.pk]})
+    # The replay is a job for the workers; here the service their task calls runs it.
+    (job,) = ReplayJob.objects.all()
+    replay_job_run(job.pk)
     dead.refresh_from_db()
     assert dead.status == DeliveryStatus.PENDING and dead.attempts == 0
 
@@ -142,7 +146,11 @@ def test_replay_range_in_the_admin_includes_events_from_before_the_destination(a
         },
         follow=True,
     )
-    assert "2 deliveries are pending again" in response.content.decode()
+    assert "1 replay(s) started in the background" in response.content.decode()
+    (job,) = ReplayJob.objects.all()
+    replay_job_run(job.pk)
+    job.refresh_from_db()
+    assert (job.total, job.replayed) == (2, 2)
     assert Delivery.objects.filter(destination=destination).count() == 2
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -23,14 +24,19 @@ from metrics_source.forwarding.models import (
     AttemptOutcome,
     Delivery,
     DeliveryAttempt,
-    DeliveryStatus,
     Destination,
     DestinationKind,
+    ReplayJob,
+    ReplayScope,
+    ReplayState,
 )
 from metrics_source.forwarding.probe import destination_send_test
-from metrics_source.forwarding.replay import deliveries_replay, events_replay
+from metrics_source.forwarding.replay import deliveries_replay
+from metrics_source.forwarding.replay_jobs import replay_job_create, replay_progress
 from metrics_source.forwarding.signing import new_secret, secret_key
 from metrics_source.forwarding.ssrf import UrlRefused, check_url
+from metrics_source.models import Event
+from metrics_source.wakeup import ingest_wakeup
 
 FILTER_FIELDS = [
     "channels", "event_names", "sources", "campaign_ids", "broadcast_ids", "newsletter_ids",
@@ -142,7 +148,7 @@ class DestinationAdmin(admin.ModelAdmin):
     form = DestinationForm
     list_display = [
         "name", "kind_label", "enabled", "paused", "delivered_24h", "failed_24h", "success_rate",
-        "backlog", "oldest_pending", "p95", "last_error", "ledger",
+        "backlog", "oldest_pending", "p95", "last_error", "ledger", "replay",
     ]  # fmt: skip
     list_filter = ["kind", "enabled", "paused"]
     search_fields = ["name", "url"]
@@ -156,6 +162,7 @@ class DestinationAdmin(admin.ModelAdmin):
         # Health for every destination in three grouped queries, read by the columns below.
         ids = list(Destination.objects.values_list("pk", flat=True))
         request._forwarding_health = destinations_health(ids)  # type: ignore[attr-defined]
+        request._replays = replay_progress(ids)  # type: ignore[attr-defined]
         return super().changelist_view(request, extra_context)
 
     def get_list_display(self, request: HttpRequest) -> Any:
@@ -184,6 +191,21 @@ class DestinationAdmin(admin.ModelAdmin):
             ),
             "last_error": column("last_error", "last error", lambda h: h.last_error[:120] or "—"),
         }
+
+        @admin.display(description="replay")
+        def replay(destination: Destination) -> str:
+            job = getattr(request, "_replays", {}).get(destination.pk)
+            if job is None:
+                return "—"
+            url = reverse("admin:metrics_source_replayjob_changelist")
+            return format_html(
+                '<a href="{}?destination__id__exact={}">{}</a>',
+                url,
+                destination.pk,
+                replay_progress_html(job),
+            )
+
+        columns["replay"] = replay
         return [columns.get(name, name) if isinstance(name, str) else name
                 for name in self.list_display]  # fmt: skip
 
@@ -202,6 +224,10 @@ class DestinationAdmin(admin.ModelAdmin):
     def ledger(self, destination: Destination) -> str:
         url = reverse("admin:metrics_source_delivery_changelist")
         return format_html('<a href="{}?destination__id__exact={}">ledger</a>', url, destination.pk)
+
+    # get_list_display binds the request's replays; this placeholder serves the admin's checks.
+    def replay(self, destination: Destination) -> str:
+        return ""
 
     def get_fieldsets(self, request: HttpRequest, obj: Destination | None = None) -> Any:
         secrets = ["secret", "previous_secret"]
@@ -275,32 +301,23 @@ class DestinationAdmin(admin.ModelAdmin):
     def pause(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         queryset.update(paused=True, pause_reason=f"Paused by {request.user}.")
 
-    @admin.action(description="Replay everything dead")
-    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
-        count = sum(
-            deliveries_replay(destination_id=d.pk, statuses=[DeliveryStatus.DEAD]) for d in queryset
-        )
-        messages.success(request, f"{count} dead deliveries are pending again.")
+    @admin.action(description="Replay everything dead (in the background)")
+    def replay_dead(self, request: HttpRequest, queryset: QuerySet[Destination]) -> HttpResponse:
+        return self._start_replays(request, queryset, scope=ReplayScope.DEAD)
 
-    @admin.action(description="Replay a time range…")
+    @admin.action(description="Replay a time range or everything matching the filters…")
     def replay_range(
         self, request: HttpRequest, queryset: QuerySet[Destination]
     ) -> HttpResponse | None:
         form = ReplayRangeForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            count = sum(
-                events_replay(
-                    destination_id=d.pk,
-                    since=form.cleaned_data["since"],
-                    until=form.cleaned_data["until"],
-                )
-                for d in queryset
-            )
-            messages.success(
+            return self._start_replays(
                 request,
-                f"{count} deliveries are pending again; the backlog column shows the progress.",
+                queryset,
+                scope=ReplayScope.EVENTS,
+                since=form.cleaned_data["since"],
+                until=form.cleaned_data["until"],
             )
-            return None
         return TemplateResponse(
             request,
             "admin/metrics_source/replay_range.html",
@@ -314,10 +331,35 @@ class DestinationAdmin(admin.ModelAdmin):
             },
         )
 
+    def _start_replays(
+        self, request: HttpRequest, queryset: QuerySet[Destination], **job: Any
+    ) -> HttpResponse:
+        """Replays of unknown size run in Celery tasks, not in the request; the replay list
+        shows their progress."""
+        with transaction.atomic():
+            jobs = [
+                replay_job_create(
+                    destination_id=destination.pk, requested_by=request.user.get_username(), **job
+                )
+                for destination in queryset
+            ]
+            # The sweep starts the tasks; the nudge only saves waiting for its next run.
+            transaction.on_commit(ingest_wakeup)
+        messages.success(
+            request,
+            f"{len(jobs)} replay(s) started in the background; this page shows their progress.",
+        )
+        return HttpResponseRedirect(reverse("admin:metrics_source_replayjob_changelist"))
+
 
 class ReplayRangeForm(forms.Form):
-    since = forms.DateTimeField(help_text="Events at or after this time (server time zone).")
-    until = forms.DateTimeField(help_text="Events before this time.")
+    since = forms.DateTimeField(
+        required=False,
+        help_text="Events at or after this time (server time zone); blank: from the first.",
+    )
+    until = forms.DateTimeField(
+        required=False, help_text="Events before this time; blank: up to now."
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -328,13 +370,54 @@ class ReplayRangeForm(forms.Form):
         return cleaned
 
 
+class EventTimeFilter(admin.DateFieldListFilter):
+    """The ledger by its events' time (beside the rows' own creation time).
+
+    The events table has no timestamp index (summaries serve the charts; every index costs
+    each insert), so a join the planner may turn into a scan of all events is avoided: the
+    test is a scalar subquery per ledger row, an event looked up by its primary key through
+    the row's event_id. The ledger is read newest first and the page stops after a page of
+    matches, so the cost follows the ledger rows read, never the size of the events table."""
+
+    def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any,
+                 model_admin: Any, field_path: str) -> None:  # fmt: skip
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "event time"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        since = self.used_parameters.get(self.lookup_kwarg_since)
+        until = self.used_parameters.get(self.lookup_kwarg_until)
+        # Django 5 hands list filter parameters over as lists.
+        since = since[-1] if isinstance(since, list) else since
+        until = until[-1] if isinstance(until, list) else until
+        if not since and not until:
+            return queryset
+        inside = Q()
+        if since:
+            inside &= Q(timestamp__gte=since)
+        if until:
+            inside &= Q(timestamp__lt=until)
+        in_range = Subquery(
+            Event.objects.filter(pk=OuterRef("event_id"))
+            .annotate(in_range=ExpressionWrapper(inside, output_field=BooleanField()))
+            .values("in_range"),
+            output_field=BooleanField(),
+        )
+        return queryset.alias(event_in_range=in_range).filter(event_in_range=True)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "destination", "event_link", "status", "attempts", "next_attempt_at",
         "delivered_at", "last_error_short", "attempts_link",
     ]  # fmt: skip
-    list_filter = ["status", "destination", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status",
+        "destination",
+        ("created_at", admin.DateFieldListFilter),
+        ("event__timestamp", EventTimeFilter),
+    ]
     list_select_related = ["destination", "event"]
     # Counting a large ledger on every page would cost more than the page itself.
     show_full_result_count = False
@@ -411,3 +494,58 @@ class DeliveryAttemptAdmin(ReadOnlyAdmin):
     @admin.display(description="response")
     def response_excerpt_short(self, attempt: DeliveryAttempt) -> str:
         return attempt.response_excerpt[:200]
+
+
+def replay_progress_html(job: ReplayJob) -> str:
+    """done / total, percent and a <progress> bar (no script, no style: it works under CSP)."""
+    if job.total is None:
+        return format_html("{}…", job.get_state_display())
+    percent = job.percent or 0.0
+    return format_html(
+        '<progress value="{}" max="100">{}%</progress> {} of {} ({}%) · {}',
+        f"{percent:.1f}",
+        f"{percent:.0f}",
+        f"{job.done:,}",
+        f"{job.total:,}",
+        f"{percent:.0f}",
+        job.get_state_display(),
+    )
+
+
+@admin.register(ReplayJob)
+class ReplayJobAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "destination", "what", "progress", "replayed", "requested_by", "created_at",
+        "started_at", "finished_at", "last_error_short",
+    ]  # fmt: skip
+    list_filter = ["state", "destination"]
+    list_select_related = ["destination"]
+    ordering = ["-id"]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The page reloads itself (a <meta> refresh, no script) while a replay is unfinished.
+        running = ReplayJob.objects.filter(
+            state__in=[ReplayState.QUEUED, ReplayState.RUNNING]
+        ).exists()
+        context = {**(extra_context or {}), "replays_running": running}
+        return super().changelist_view(request, context)
+
+    @admin.display(description="what")
+    def what(self, job: ReplayJob) -> str:
+        if job.scope == ReplayScope.DEAD:
+            return "everything dead"
+        if job.since is None and job.until is None:
+            return "every event matching the filters"
+        since = f"{job.since:%Y-%m-%d %H:%M}" if job.since else "the first event"
+        until = f"{job.until:%Y-%m-%d %H:%M}" if job.until else "now"
+        return f"events from {since} to {until}"
+
+    @admin.display(description="progress")
+    def progress(self, job: ReplayJob) -> str:
+        return replay_progress_html(job)
+
+    @admin.display(description="last error")
+    def last_error_short(self, job: ReplayJob) -> str:
+        return job.last_error[:200] or "—"

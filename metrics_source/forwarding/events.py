@@ -4,6 +4,11 @@ The JSON is written by PostgreSQL: ``properties`` and ``context`` go out as the 
 text, never decoded into Python and encoded again, which would cost more than the request.
 Keys come in the order the mapping writes them, plus ``receivedAt`` as a Segment-compatible
 server sets it; timestamps in UTC with milliseconds and a Z, as ``mapping.iso`` writes them.
+
+``integrations`` (which tools the sender asked to receive the call, the batch's merged in)
+goes out last, where the mapping puts it, from its column; events stored before that column
+existed have it only in ``raw``, the call as received, which is parsed only when its text
+names the key at all.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ def _identity(column: str, key: str) -> str:
     return f"""CASE WHEN e.{column} <> '' THEN ',"{key}":' || to_json(e.{column})::text END"""
 
 
+_INTEGRATIONS = (
+    "CASE WHEN e.integrations IS NOT NULL THEN ',\"integrations\":' || e.integrations::text "
+    "WHEN strpos(e.raw, '\"integrations\"') > 0 THEN ("
+    "SELECT ',\"integrations\":' || i::text FROM (SELECT e.raw::jsonb -> 'integrations' AS i) r "
+    "WHERE jsonb_typeof(i) = 'object' AND i <> '{}'::jsonb) END"
+)
+
 # The event as JSON bytes, for a row aliased ``e``.
 EVENT_JSON_SQL = (
     "convert_to(concat("
@@ -30,6 +42,7 @@ EVENT_JSON_SQL = (
     f"{_moment('original_timestamp', 'originalTimestamp', optional=True)}, "
     f"{_moment('sent_at', 'sentAt', optional=True)}, "
     f"{_moment('received_at', 'receivedAt', optional=False)}, "
-    """',"context":', e.context::text, ',"properties":', e.properties::text, '}'"""
+    """',"context":', e.context::text, ',"properties":', e.properties::text, """
+    f"{_INTEGRATIONS}, '}}'"
     "), 'UTF8')"
 )

@@ -163,3 +163,75 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.destination_id} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class ReplayScope(models.TextChoices):
+    DEAD = "dead", "Everything dead"
+    EVENTS = "events", "Events in a time range / matching the filters"
+
+
+class ReplayState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+UNFINISHED_REPLAY_STATES = (ReplayState.QUEUED, ReplayState.RUNNING)
+
+
+class ReplayJob(models.Model):
+    """A replay too large for one request, worked through in chunks of ids by Celery tasks.
+
+    The cursor (``next_id``) advances in the same transaction as the chunk it covers, so a
+    worker killed mid-replay loses at most an uncommitted chunk, and the sweep starts a fresh
+    task once the lease has expired: the replay resumes where it stopped.
+    """
+
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="replays")
+    scope = models.CharField(max_length=10, choices=ReplayScope.choices)
+    # EVENTS only: events at or after since and before until (either open); none = everything
+    # matching the destination's filters.
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    state = models.CharField(max_length=10, choices=ReplayState.choices, default=ReplayState.QUEUED)
+    # Matching rows counted when the replay starts (null before), and those worked through.
+    total = models.BigIntegerField(null=True, blank=True)
+    done = models.BigIntegerField(default=0)
+    # Ledger rows made pending (rows being sent at that moment are left alone).
+    replayed = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The id range (event ids, or ledger ids for DEAD) fixed at the start, and the cursor.
+    chunk_ids = models.PositiveIntegerField(default=50_000, editable=False)
+    low_id = models.BigIntegerField(null=True, editable=False)
+    high_id = models.BigIntegerField(null=True, editable=False)
+    next_id = models.BigIntegerField(null=True, editable=False)
+    # As for destinations: the running task's lease, and the sweep's "already enqueued" mark.
+    lease_until = models.DateTimeField(null=True, editable=False)
+    queued_until = models.DateTimeField(null=True, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The sweep's question ("which replays are unfinished?") reads only these rows.
+            models.Index(
+                fields=["id"],
+                name="replayjob_unfinished",
+                condition=Q(state__in=[s.value for s in UNFINISHED_REPLAY_STATES]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} of {self.destination_id} ({self.get_scope_display()})"
+
+    @property
+    def percent(self) -> float | None:
+        if self.state == ReplayState.DONE:
+            return 100.0
+        if not self.total:
+            return None
+        return min(100.0, 100.0 * self.done / self.total)

@@ -13,7 +13,7 @@ from metrics_source.forwarding.models import Destination
 from metrics_source.forwarding.sql import DELIVERY, EVENT, destination_filter_sql
 
 # Rows being sent right now are left alone: they end delivered or failed by themselves.
-_RESET = (
+RESET_SQL = (
     "status = 'pending', next_attempt_at = now(), attempts = 0, last_error = '', "
     "claimed_by = '', claim_expires_at = NULL"
 )
@@ -33,7 +33,7 @@ def deliveries_replay(*, destination_id: int, statuses: list[str] | None = None,
         params.append(delivery_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {DELIVERY} SET {_RESET} WHERE {' AND '.join(clauses)}",  # noqa: S608
+            f"UPDATE {DELIVERY} SET {RESET_SQL} WHERE {' AND '.join(clauses)}",  # noqa: S608
             params,
         )
         return cursor.rowcount
@@ -75,7 +75,7 @@ def events_replay(
                 "next_attempt_at, last_error, created_at, claimed_by) "
                 f"SELECT %s, e.id, 'pending', 0, now(), '', now(), '' FROM {EVENT} e "
                 f"WHERE e.id >= %s AND e.id < %s AND {condition} "
-                f"ON CONFLICT (destination_id, event_id) DO UPDATE SET {_RESET} "
+                f"ON CONFLICT (destination_id, event_id) DO UPDATE SET {RESET_SQL} "
                 f"WHERE {DELIVERY}.status <> 'in_flight'",
                 [destination_id, start, start + CHUNK_IDS, *params],
             )
