@@ -35,7 +35,7 @@ from metrics_source.summaries.models import (
 )
 
 ROLLUP_LOCK = 0x53554D4D  # "SUMM": the advisory lock key that keeps rollups one at a time
-CHUNK_EVENTS = 5000
+CHUNK_EVENTS = 20000
 
 EVENTS = Event._meta.db_table
 QUEUE = SummaryQueue._meta.db_table
@@ -74,7 +74,9 @@ SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.times
                      e.properties#>>'{{recipients,0,failure_message}}'), 500) AS failure_message,
        left(e.properties->>'href', 500) AS href,
        {_MACHINE_SQL} AS machine
-FROM {EVENTS} e JOIN claimed c ON e.id = c.event_id
+FROM {EVENTS} e
+-- = ANY(ARRAY(...)): primary-key lookups, never a scan of the events table.
+WHERE e.id = ANY(ARRAY(SELECT event_id FROM claimed))
 """
 
 
@@ -112,15 +114,18 @@ _SUMMARY_COLUMNS = [
 _SUMMARY_SELECT = ",\n       ".join(
     [
         "delivery_id",
-        "(array_agg(source_id ORDER BY ts))[1]",
-        "(array_agg(channel ORDER BY ts))[1]",
-        # The parent of the earliest event naming one (the id column follows the kind).
-        "COALESCE((array_agg(parent_kind ORDER BY ts) FILTER (WHERE parent_kind <> ''))[1], '')",
-        "COALESCE((array_agg(parent_id ORDER BY ts) FILTER (WHERE parent_kind <> ''))[1], 0)",
-        _first_of("action_id"),
-        _first_of("person_id"),
-        _first_of("recipient"),
-        _first_of("subject"),
+        # A delivery's events all name the same source, channel, parent, action, person,
+        # recipient and subject; min() is the cheap way to take that one value (and a stable
+        # choice should they ever disagree). The parent id is taken from events naming a kind.
+        "min(source_id)",
+        "min(channel)",
+        "COALESCE(min(parent_kind) FILTER (WHERE parent_kind <> ''), '')",
+        "COALESCE(min(parent_id) FILTER (WHERE parent_kind <> ''), 0)",
+        "min(action_id)",
+        "min(person_id)",
+        "min(recipient)",
+        "min(subject)",
+        # Failures differ (deferred, then bounced): the earliest one's reason.
         _first_of("failure_message"),
         "min(ts)",
         "max(ts)",
@@ -217,13 +222,19 @@ deltas AS (
     FROM rollup_chunk
     CROSS JOIN (VALUES ({Basis.EVENT}), ({Basis.SENT})) AS b(basis)
     WHERE b.basis = {Basis.EVENT} OR delivery_id IS NULL
+),
+-- Summed apart from the ordering (hash aggregation), then sorted: only the few summed rows.
+summed AS MATERIALIZED (
+    SELECT {_KEY}, sum(events) AS events, sum(machine_events) AS machine_events,
+           sum(deliveries) AS deliveries, sum(human_deliveries) AS human_deliveries
+    FROM deltas
+    GROUP BY {_KEY}
+    HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
+        OR sum(human_deliveries) <> 0
 )
 INSERT INTO {COUNTS} AS m ({_KEY}, events, machine_events, deliveries, human_deliveries)
-SELECT {_KEY}, sum(events), sum(machine_events), sum(deliveries), sum(human_deliveries)
-FROM deltas
-GROUP BY {_KEY}
-HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
-    OR sum(human_deliveries) <> 0
+SELECT {_KEY}, events, machine_events, deliveries, human_deliveries
+FROM summed
 ORDER BY {_KEY}
 ON CONFLICT ({_KEY}) DO UPDATE SET
     events = m.events + EXCLUDED.events,
