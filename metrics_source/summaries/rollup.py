@@ -58,13 +58,13 @@ _MACHINE_SQL = (
 )
 
 # The chunk: events claimed from the queue, with what the summaries need derived once.
-_CLAIM_SQL = f"""
-CREATE TEMP TABLE rollup_chunk ON COMMIT DROP AS
-WITH claimed AS (
+_CHUNK_CTES = f"""
+claimed AS (
     DELETE FROM {QUEUE} WHERE event_id IN (
         SELECT event_id FROM {QUEUE} WHERE event_id > %s ORDER BY event_id LIMIT %s
     ) RETURNING event_id
-)
+),
+rollup_chunk AS MATERIALIZED (
 SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.timestamp AS ts,
        e.delivery_id, {_PARENT_KIND_SQL} AS parent_kind, {_PARENT_ID_SQL} AS parent_id,
        e.action_id, COALESCE(e.user_id, e.anonymous_id) AS person_id,
@@ -77,7 +77,7 @@ SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.times
 FROM {EVENTS} e
 -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the events table.
 WHERE e.id = ANY(ARRAY(SELECT event_id FROM claimed))
-"""
+)"""
 
 
 def _first_of(values: str, order: str = "ts") -> str:
@@ -172,8 +172,8 @@ _COHORT_MACHINE = (
 
 # Summaries and counts in one statement: every CTE sees the same snapshot, so `old` is each
 # summary row before the upsert and `new` the row after it.
-_SUMMARISE_SQL = f"""
-WITH old AS (
+_SUMMARISE_CTES = f"""
+old AS (
     -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the whole summary table.
     SELECT s.* FROM {SUMMARY} s
     WHERE s.delivery_id = ANY(ARRAY(
@@ -231,7 +231,8 @@ summed AS MATERIALIZED (
     GROUP BY {_KEY}
     HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
         OR sum(human_deliveries) <> 0
-)
+),
+counted AS (
 INSERT INTO {COUNTS} AS m ({_KEY}, events, machine_events, deliveries, human_deliveries)
 SELECT {_KEY}, events, machine_events, deliveries, human_deliveries
 FROM summed
@@ -241,10 +242,11 @@ ON CONFLICT ({_KEY}) DO UPDATE SET
     machine_events = m.machine_events + EXCLUDED.machine_events,
     deliveries = m.deliveries + EXCLUDED.deliveries,
     human_deliveries = m.human_deliveries + EXCLUDED.human_deliveries
-"""
+)"""
 
 _FAILURE_KEY = "bucket, channel, metric, parent_kind, parent_id, source_id, message"
-_FAILURES_SQL = f"""
+_FAILURES_CTE = f"""
+failed AS (
 INSERT INTO {FAILURES} AS f ({_FAILURE_KEY}, events)
 SELECT date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
        left(failure_message, 300), count(*)
@@ -254,10 +256,11 @@ WHERE failure_message IS NOT NULL AND failure_message <> ''
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 ORDER BY 1, 2, 3, 4, 5, 6, 7
 ON CONFLICT ({_FAILURE_KEY}) DO UPDATE SET events = f.events + EXCLUDED.events
-"""
+)"""
 
 _LINK_KEY = "bucket, channel, parent_kind, parent_id, source_id, link"
-_LINKS_SQL = f"""
+_LINKS_CTE = f"""
+linked AS (
 INSERT INTO {LINKS} AS l ({_LINK_KEY}, clicks, machine_clicks)
 SELECT date_trunc('hour', ts), channel, parent_kind, parent_id, source_id, href,
        count(*), count(*) FILTER (WHERE machine)
@@ -267,9 +270,10 @@ GROUP BY 1, 2, 3, 4, 5, 6
 ORDER BY 1, 2, 3, 4, 5, 6
 ON CONFLICT ({_LINK_KEY}) DO UPDATE SET
     clicks = l.clicks + EXCLUDED.clicks, machine_clicks = l.machine_clicks + EXCLUDED.machine_clicks
-"""
+)"""
 
-_PARENTS_SQL = f"""
+_PARENTS_CTE = f"""
+parented AS (
 INSERT INTO {PARENTS} AS p (parent_kind, parent_id, label, channels, first_seen, last_seen)
 SELECT parent_kind, parent_id, COALESCE({_first_of("subject")}, ''),
        array_agg(DISTINCT channel ORDER BY channel), min(ts), max(ts)
@@ -282,7 +286,16 @@ ON CONFLICT (parent_kind, parent_id) DO UPDATE SET
     channels = ARRAY(SELECT DISTINCT unnest(p.channels || EXCLUDED.channels) ORDER BY 1),
     first_seen = LEAST(p.first_seen, EXCLUDED.first_seen),
     last_seen = GREATEST(p.last_seen, EXCLUDED.last_seen)
-"""
+)"""
+
+# One chunk, one statement. Data-modifying CTEs always run to completion; a single statement
+# also means no scratch table, whose creation would make every other session of the database
+# drop its cached plans (catalog invalidations), ingest's prepared statements included.
+_CHUNK_SQL = (
+    "WITH "
+    + ",\n".join([_CHUNK_CTES, _SUMMARISE_CTES, _FAILURES_CTE, _LINKS_CTE, _PARENTS_CTE])
+    + "\nSELECT count(*), max(id) FROM rollup_chunk"
+)
 
 
 @dataclass(slots=True)
@@ -299,15 +312,8 @@ def summaries_apply_chunk(
     """Summarise one chunk of queued events (ids above ``after_event_id``) in the caller's
     transaction. Returns how many events it took and the highest id (None: none queued)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [after_event_id, limit])
-        cursor.execute("SELECT count(*), max(id) FROM rollup_chunk")
+        cursor.execute(_CHUNK_SQL, [after_event_id, limit])
         taken, last_id = cursor.fetchone()
-        if taken:
-            cursor.execute(_SUMMARISE_SQL)
-            cursor.execute(_FAILURES_SQL)
-            cursor.execute(_LINKS_SQL)
-            cursor.execute(_PARENTS_SQL)
-        cursor.execute("DROP TABLE rollup_chunk")
     return taken, last_id
 
 
