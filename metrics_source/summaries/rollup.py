@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from metrics_source.db import hot_path_cursor
 from metrics_source.models import Event
 from metrics_source.summaries.metrics import FAILURE_METRICS, FIRST_TIMES, Basis, ParentKind
 from metrics_source.summaries.models import (
@@ -311,9 +312,12 @@ def summaries_apply_chunk(
 ) -> tuple[int, int | None]:
     """Summarise one chunk of queued events (ids above ``after_event_id``) in the caller's
     transaction. Returns how many events it took and the highest id (None: none queued)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CHUNK_SQL, [after_event_id, limit])
-        taken, last_id = cursor.fetchone()
+    # Prepared once per connection: planning this statement costs more than a small chunk.
+    with hot_path_cursor() as cursor:
+        cursor.execute(_CHUNK_SQL, [after_event_id, limit], prepare=True)
+        row = cursor.fetchone()
+        assert row is not None
+        taken, last_id = row
     return taken, last_id
 
 
@@ -347,6 +351,12 @@ def summaries_catch_up(
         result.events += taken
         result.chunks += 1
         after = last_id
+        if taken < chunk_events:
+            # The queue held less than a chunk: caught up. Events arriving meanwhile (or
+            # committed late with lower ids) wait for the next run, woken by ingest or beat,
+            # which starts from the lowest id again; so a steady trickle is summarised in a
+            # few statements a second rather than by a busy loop of tiny ones.
+            return result
     return result
 
 
