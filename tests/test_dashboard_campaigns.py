@@ -169,4 +169,4 @@ def test_pinned_number_of_queries(admin, django_assert_num_queries) -> None:
 
 # session + user + the page's selectors + the filter bar's parents and sources.
 QUERIES_CAMPAIGNS = 6
-QUERIES_CAMPAIGN = 11
+QUERIES_CAMPAIGN = 10

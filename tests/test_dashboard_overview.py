@@ -216,7 +216,7 @@ def test_overview_makes_a_fixed_number_of_queries(
     client, admin_user, activity, django_assert_num_queries
 ) -> None:
     client.force_login(admin_user)
-    # session + user, totals now and before, first activity, the series, filter options
-    # (parents, sources).
-    with django_assert_num_queries(8):
+    # Session and user; series and totals now (one scan); totals before; first activity;
+    # the filter options (parents, sources).
+    with django_assert_num_queries(7):
         assert client.get(reverse("dashboard:overview")).status_code == 200

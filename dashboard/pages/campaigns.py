@@ -157,7 +157,8 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
         raise Http404("never seen")
     scoped = replace(filters, parent_kind=kind, parent_id=parent_id)
     page = Page(title=parent_label(kind, parent_id, detail["label"]), section="campaigns")
-    current = selectors.totals_by_channel(scoped)
+    # One scan gives the series and the totals (see selectors.series_and_totals).
+    points, current = selectors.series_and_totals(scoped)
     previous = selectors.totals_by_channel(scoped.previous())
     channels = set(detail["channels"]) | set(current)
     page.context.update(
@@ -202,7 +203,6 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
     )
 
     # Over time.
-    points = selectors.metric_series(scoped)
     page.add_dataset(
         Dataset(
             "series",

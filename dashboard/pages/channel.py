@@ -258,7 +258,8 @@ def channel_page(filters: Filters, channel: str) -> Page:
     page = Page(title=f"{label} channel", section="channels")
     # The URL names the channel: it wins over any channel in the query string.
     scoped = replace(filters, channel=channel)
-    current = selectors.totals_by_channel(scoped)
+    # One scan gives the series and the totals (see selectors.series_and_totals).
+    points, current = selectors.series_and_totals(scoped)
     previous = selectors.totals_by_channel(scoped.previous())
     totals = current.get(channel, {})
     page.context.update(
@@ -314,7 +315,6 @@ def channel_page(filters: Filters, channel: str) -> Page:
     )
 
     # Rates over time, computed per interval from the hourly counts.
-    points = selectors.metric_series(scoped)
     possible = possible_rates({channel})
     keys = [key for key in SERIES_RATES if key in possible]
     all_keys = [key for key in TABLE_RATES if key in possible]

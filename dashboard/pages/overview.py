@@ -89,7 +89,7 @@ def funnels(filters: Filters, current: dict[str, Totals]) -> list[dict]:
 
 def overview_page(filters: Filters) -> Page:
     page = Page(title="Overview", section="overview")
-    current = selectors.totals_by_channel(filters)
+    points, current = selectors.series_and_totals(filters)
     previous_filters = filters.previous()
     previous = selectors.totals_by_channel(previous_filters)
     # A previous period that starts before the first recorded activity is only partly known:
@@ -135,7 +135,6 @@ def overview_page(filters: Filters) -> Page:
     )
 
     # Events over time, unique deliveries per metric.
-    points = selectors.metric_series(filters)
     page.add_dataset(
         Dataset(
             "series",

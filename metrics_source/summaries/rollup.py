@@ -329,6 +329,13 @@ def summaries_catch_up(
     Each chunk is its own transaction holding the rollup lock; a rollup already running
     elsewhere makes this one return at once (``ran=False``): that one takes the events.
     """
+    result = _catch_up(chunk_events=chunk_events, time_budget=time_budget)
+    if result.events >= ANALYZE_AFTER_EVENTS:
+        summaries_analyze()
+    return result
+
+
+def _catch_up(*, chunk_events: int, time_budget: float | None) -> RollupResult:
     result = RollupResult()
     deadline = None if time_budget is None else time.monotonic() + time_budget
     after = 0
@@ -358,6 +365,16 @@ def summaries_catch_up(
             # few statements a second rather than by a busy loop of tiny ones.
             return result
     return result
+
+
+# After a run this large the planner's statistics of the summaries are stale until autovacuum
+# gets to them; a bulk load (demo data, a rebuild) refreshes them at once.
+ANALYZE_AFTER_EVENTS = 100_000
+
+
+def summaries_analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SUMMARY}, {COUNTS}, {FAILURES}, {LINKS}, {PARENTS}")
 
 
 def summaries_pending() -> bool:
