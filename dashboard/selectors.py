@@ -17,6 +17,7 @@ from dashboard.filters import Filters
 from dashboard.rates import MetricTotal, Totals
 from metrics_source.forwarding.models import Delivery, Destination
 from metrics_source.models import (
+    ActionCount,
     DeliverySummary,
     Event,
     FailureCount,
@@ -28,6 +29,7 @@ from metrics_source.models import (
 from metrics_source.summaries.metrics import FIRST_TIMES
 
 COUNTS = MetricCount._meta.db_table
+ACTIONS = ActionCount._meta.db_table
 FAILURES = FailureCount._meta.db_table
 LINKS = LinkCount._meta.db_table
 PARENTS = MessageParent._meta.db_table
@@ -179,25 +181,36 @@ def parent_detail(kind: str, parent_id: int) -> dict[str, Any] | None:
 
 
 def totals_by_action(filters: Filters) -> list[dict[str, Any]]:
-    """Per action of one parent: deliveries created in the period and how many reached each
-    metric (from the delivery summaries of that parent)."""
+    """Per action (and channel) of one parent: unique deliveries reaching each metric in the
+    period, on the filters' basis; busiest (most sent) first."""
     assert filters.parent_kind is not None
-    reached = ", ".join(
-        f"count({ft.column}) AS {ft.column.removesuffix('_at')}" for ft in FIRST_TIMES
-    )
-    clauses = ["parent_kind = %s", "parent_id = %s", "created_at >= %s", "created_at < %s"]
-    params: list[Any] = [filters.parent_kind, filters.parent_id, filters.start, filters.end]
+    clauses = ["parent_kind = %s", "parent_id = %s", "basis = %s", "bucket >= %s", "bucket < %s"]
+    params: list[Any] = [
+        filters.parent_kind,
+        filters.parent_id,
+        filters.basis_value,
+        filters.start,
+        filters.end,
+    ]
     if filters.channel:
         clauses.append("channel = %s")
         params.append(filters.channel)
     if filters.source_id is not None:
         clauses.append("source_id = %s")
         params.append(filters.source_id)
-    return _dicts(
-        f"SELECT action_id, channel, count(*) AS deliveries, {reached} FROM {SUMMARY} "
-        f"WHERE {' AND '.join(clauses)} GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 200",
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for action_id, channel, metric, deliveries in _rows(
+        f"SELECT action_id, channel, metric, sum(deliveries) FROM {ACTIONS} "
+        f"WHERE {' AND '.join(clauses)} GROUP BY 1, 2, 3",
         params,
-    )
+    ):
+        row = out.setdefault(
+            (action_id, channel),
+            {"action_id": action_id or None, "channel": channel}
+            | {ft.column.removesuffix("_at"): 0 for ft in FIRST_TIMES},
+        )
+        row[metric] = int(deliveries)
+    return sorted(out.values(), key=lambda row: (-row["sent"], row["action_id"] or 0))[:200]
 
 
 def failure_messages(filters: Filters, *, limit: int = 10) -> list[dict[str, Any]]:

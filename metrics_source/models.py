@@ -132,6 +132,7 @@ from metrics_source.forwarding.models import (  # noqa: E402
     Destination,
 )
 from metrics_source.summaries.models import (  # noqa: E402
+    ActionCount,
     DeliverySummary,
     FailureCount,
     LinkCount,
@@ -141,6 +142,7 @@ from metrics_source.summaries.models import (  # noqa: E402
 )
 
 __all__ = [
+    "ActionCount",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryStatus",

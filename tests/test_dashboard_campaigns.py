@@ -98,7 +98,7 @@ def test_campaign_page(admin) -> None:
     assert "/deliveries/?period=7d&channel=email&parent=campaign%3A7&reached=sent" in steps
     actions = rows_by(context["actions"], "channel")
     assert actions["email"]["action_id"] == 96
-    assert (actions["email"]["deliveries"], actions["email"]["sent"]) == (3, 3)
+    assert actions["email"]["sent"] == 3
     assert (actions["email"]["opened"], actions["email"]["bounced"]) == (1, 1)
     assert actions["email"]["rates"]["open_rate"] == pytest.approx(1 / 2)
     assert actions["in_app"]["rates"]["open_rate"] == pytest.approx(1.0)

@@ -306,3 +306,20 @@ def test_rebuild_gives_the_same_summaries() -> None:
         (f["message"], f["events"]) for f in after[2]
     ]
     assert DeliverySummary.objects.count() == 2
+
+
+def test_action_counts_follow_the_delivery_action() -> None:
+    from metrics_source.models import ActionCount
+
+    # The sent event names no action; the delivered one (a later chunk) does.
+    ingest(event("Email Sent", "s", at(8), delivery="a1"))
+    summaries_catch_up()
+    ingest(event("Email Delivered", "d", at(8, 1), delivery="a1", action_id=55))
+    ingest(event("Email Sent", "s2", at(9), delivery="a2", action_id=56))
+    summaries_catch_up()
+    rows = {
+        (row.action_id, row.metric): row.deliveries
+        for row in ActionCount.objects.filter(basis=Basis.EVENT)
+        if row.deliveries
+    }
+    assert rows == {(55, "sent"): 1, (55, "delivered"): 1, (56, "sent"): 1}

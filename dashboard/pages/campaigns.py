@@ -223,7 +223,7 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
         )
     )
 
-    # Per action (from the delivery summaries: deliveries created in the period).
+    # Per action (the per-action counts, on the page's date basis).
     actions = []
     for row in selectors.totals_by_action(scoped):
         rates = rates_for(_action_totals(row))
@@ -238,9 +238,9 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
                 # "—" for a step the channel never reports (in-app has no delivered).
                 "counts": [
                     {"raw": row[m], "text": number(row[m])}
-                    if m == "deliveries" or channel_has(row["channel"], m)
+                    if channel_has(row["channel"], m)
                     else {"raw": "", "text": "—"}
-                    for m in ("deliveries", *ACTION_METRICS)
+                    for m in ACTION_METRICS
                 ],
                 "rates": rates,
                 "rate_cells": rate_cells(rates, ("open_rate", "click_rate", "conversion_rate")),
@@ -253,7 +253,6 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
             [
                 "action_id",
                 "channel",
-                "deliveries",
                 *ACTION_METRICS,
                 "open_rate",
                 "click_rate",
@@ -263,7 +262,6 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
                 (
                     a["action_id"],
                     a["channel"],
-                    a["deliveries"],
                     *(a[m] for m in ACTION_METRICS),
                     a["rates"]["open_rate"],
                     a["rates"]["click_rate"],
@@ -287,7 +285,7 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
                 colours=ACTION_COLOURS,
             ),
             "actions",
-            note="Deliveries created in the period, by the furthest steps they reached.",
+            note="Unique deliveries reaching each step in the period, by action.",
         )
     )
 

@@ -126,6 +126,45 @@ class MetricCount(models.Model):
         return f"{self.bucket:%Y-%m-%d %H:00} {self.channel} {self.metric}"
 
 
+class ActionCount(models.Model):
+    """MetricCount with the action that sent the delivery (campaign and broadcast steps), for
+    the per-action breakdown of one parent; only rows with a parent."""
+
+    basis = models.SmallIntegerField()
+    bucket = models.DateTimeField()
+    source_id = models.IntegerField()
+    channel = models.CharField(max_length=20)
+    parent_kind = models.CharField(max_length=16)
+    parent_id = models.BigIntegerField()
+    action_id = models.BigIntegerField()  # 0: no action named
+    metric = models.CharField(max_length=30)
+    events = models.BigIntegerField(default=0)
+    machine_events = models.BigIntegerField(default=0)
+    deliveries = models.BigIntegerField(default=0)
+    human_deliveries = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "action_count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "parent_kind",
+                    "parent_id",
+                    "basis",
+                    "bucket",
+                    "action_id",
+                    "channel",
+                    "metric",
+                    "source_id",
+                ],
+                name="action_count_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_kind} {self.parent_id} action {self.action_id} {self.metric}"
+
+
 class FailureCount(models.Model):
     """Failures per hour x source x channel x parent x metric x failure message."""
 

@@ -27,6 +27,7 @@ from metrics_source.db import hot_path_cursor
 from metrics_source.models import Event
 from metrics_source.summaries.metrics import FAILURE_METRICS, FIRST_TIMES, Basis, ParentKind
 from metrics_source.summaries.models import (
+    ActionCount,
     DeliverySummary,
     FailureCount,
     LinkCount,
@@ -42,6 +43,7 @@ EVENTS = Event._meta.db_table
 QUEUE = SummaryQueue._meta.db_table
 SUMMARY = DeliverySummary._meta.db_table
 COUNTS = MetricCount._meta.db_table
+ACTIONS = ActionCount._meta.db_table
 FAILURES = FailureCount._meta.db_table
 LINKS = LinkCount._meta.db_table
 PARENTS = MessageParent._meta.db_table
@@ -165,6 +167,7 @@ _UNPIVOT = (
     + ") AS v(metric, at, human)"
 )
 _KEY = "basis, bucket, channel, metric, parent_kind, parent_id, source_id"
+_ACTION_KEY = "parent_kind, parent_id, basis, bucket, action_id, channel, metric, source_id"
 _COHORT_EVENTS = "CASE v.metric WHEN 'opened' THEN c.opens WHEN 'clicked' THEN c.clicks ELSE 1 END"
 _COHORT_MACHINE = (
     "CASE v.metric WHEN 'opened' THEN c.machine_opens "
@@ -199,14 +202,15 @@ contributions AS (
 deltas AS (
     -- Unique deliveries in the hour each metric was first reached.
     SELECT {Basis.EVENT} AS basis, date_trunc('hour', v.at) AS bucket, c.channel, v.metric,
-           c.parent_kind, c.parent_id, c.source_id, 0 AS events, 0 AS machine_events,
+           c.parent_kind, c.parent_id, c.source_id, COALESCE(c.action_id, 0) AS action_id,
+           0 AS events, 0 AS machine_events,
            CASE WHEN v.human THEN 0 ELSE c.sign END AS deliveries,
            CASE WHEN v.human THEN c.sign ELSE 0 END AS human_deliveries
     FROM contributions c {_UNPIVOT} WHERE v.at IS NOT NULL
     UNION ALL
     -- The send-date cohort: the same deliveries, in the hour they were sent (or first seen).
     SELECT {Basis.SENT}, date_trunc('hour', COALESCE(c.sent_at, c.created_at)), c.channel,
-           v.metric, c.parent_kind, c.parent_id, c.source_id,
+           v.metric, c.parent_kind, c.parent_id, c.source_id, COALESCE(c.action_id, 0),
            CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_EVENTS} END,
            CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_MACHINE} END,
            CASE WHEN v.human THEN 0 ELSE c.sign END,
@@ -215,6 +219,7 @@ deltas AS (
     UNION ALL
     -- Every event, in its own hour; an event without a delivery is its own unit.
     SELECT b.basis, date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
+           COALESCE(action_id, 0),
            CASE WHEN b.basis = {Basis.EVENT} OR delivery_id IS NULL THEN 1 ELSE 0 END,
            CASE WHEN (b.basis = {Basis.EVENT} OR delivery_id IS NULL) AND machine
                 THEN 1 ELSE 0 END,
@@ -232,6 +237,27 @@ summed AS MATERIALIZED (
     GROUP BY {_KEY}
     HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
         OR sum(human_deliveries) <> 0
+),
+-- The same by action, for deliveries with a parent (the per-action breakdown).
+action_summed AS MATERIALIZED (
+    SELECT {_ACTION_KEY}, sum(events) AS events, sum(machine_events) AS machine_events,
+           sum(deliveries) AS deliveries, sum(human_deliveries) AS human_deliveries
+    FROM deltas
+    WHERE parent_kind <> ''
+    GROUP BY {_ACTION_KEY}
+    HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
+        OR sum(human_deliveries) <> 0
+),
+action_counted AS (
+INSERT INTO {ACTIONS} AS a ({_ACTION_KEY}, events, machine_events, deliveries, human_deliveries)
+SELECT {_ACTION_KEY}, events, machine_events, deliveries, human_deliveries
+FROM action_summed
+ORDER BY {_ACTION_KEY}
+ON CONFLICT ({_ACTION_KEY}) DO UPDATE SET
+    events = a.events + EXCLUDED.events,
+    machine_events = a.machine_events + EXCLUDED.machine_events,
+    deliveries = a.deliveries + EXCLUDED.deliveries,
+    human_deliveries = a.human_deliveries + EXCLUDED.human_deliveries
 ),
 counted AS (
 INSERT INTO {COUNTS} AS m ({_KEY}, events, machine_events, deliveries, human_deliveries)
@@ -374,7 +400,7 @@ ANALYZE_AFTER_EVENTS = 100_000
 
 def summaries_analyze() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {SUMMARY}, {COUNTS}, {FAILURES}, {LINKS}, {PARENTS}")
+        cursor.execute(f"ANALYZE {SUMMARY}, {COUNTS}, {ACTIONS}, {FAILURES}, {LINKS}, {PARENTS}")
 
 
 def summaries_pending() -> bool:
@@ -387,6 +413,8 @@ def summaries_requeue_all() -> int:
     under the rollup lock, so no rollup sees half of it). Returns how many were queued."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
-        cursor.execute(f"TRUNCATE {SUMMARY}, {COUNTS}, {FAILURES}, {LINKS}, {PARENTS}, {QUEUE}")
+        cursor.execute(
+            f"TRUNCATE {SUMMARY}, {COUNTS}, {ACTIONS}, {FAILURES}, {LINKS}, {PARENTS}, {QUEUE}"
+        )
         cursor.execute(f"INSERT INTO {QUEUE} (event_id) SELECT id FROM {EVENTS}")
         return cursor.rowcount
