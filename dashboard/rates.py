@@ -73,7 +73,15 @@ def _unique(totals: Totals, metric: str) -> int:
 
 
 def rates_for(totals_by_channel: dict[str, Totals]) -> dict[str, float | None]:
-    """Every rate over the given channels (None where the denominator is zero)."""
+    """Every rate over the given channels (None where the denominator is zero).
+
+    Subscription changes are not messages: an "Unsubscribed" from a preference centre is not
+    an unsubscribe of a delivered message, so that channel takes no part in message rates."""
+    totals_by_channel = {
+        channel: totals
+        for channel, totals in totals_by_channel.items()
+        if channel != Channel.SUBSCRIPTION.value
+    }
     merged: dict[str, int] = {}
     for totals in totals_by_channel.values():
         for metric, total in totals.items():

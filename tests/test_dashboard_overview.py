@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from dashboard import selectors
 from dashboard.filters import filters_from_query
-from dashboard.rates import rates_for
+from dashboard.rates import MetricTotal, rates_for
 from metrics_source.ingest import events_ingest_calls
 from metrics_source.summaries.rollup import summaries_catch_up
 from tests.payloads import track_call
@@ -96,6 +96,9 @@ def test_totals_and_rates_follow_customerio_definitions(activity) -> None:
     assert rates["bounce_rate"] == pytest.approx(1 / 7)
     assert rates["conversion_rate"] == 0
     assert rates_for({"sms": totals["email"]})["open_rate"] is None  # SMS has no opens
+    # Preference-centre unsubscribes are not unsubscribes of delivered messages.
+    with_subscription = {**totals, "subscription": {"unsubscribed": MetricTotal(deliveries=5)}}
+    assert rates_for(with_subscription)["unsubscribe_rate"] == 0
 
 
 def test_overview_page_shows_the_figures(client, admin_user, activity) -> None:
