@@ -18,7 +18,11 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from metrics_source.models import Event, Source
-from metrics_source.sources import source_prepare_new, source_rotate_write_key
+from metrics_source.sources import (
+    source_prepare_new,
+    source_rotate_write_key,
+    sources_set_enabled,
+)
 
 
 def _copyable(text: str, *, wrap_at: str = "") -> SafeString:
@@ -188,7 +192,7 @@ class SourceAdmin(admin.ModelAdmin):
         if write_key:
             _show_write_key_once(request, obj, write_key)
 
-    @admin.action(description="Rotate write key (the old key stops working at once)")
+    @admin.action(description="Rotate write key (the old key stops working within seconds)")
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
             write_key = source_rotate_write_key(source=source)
@@ -196,11 +200,11 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected sources")
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
-        queryset.update(enabled=True)
+        sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
 
     @admin.action(description="Disable selected sources (their requests get 403)")
     def disable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
-        queryset.update(enabled=False)
+        sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
 
 
 class EstimatedCountPaginator(Paginator):

@@ -7,6 +7,12 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from metrics_source.db import hot_path_cursor
 from metrics_source.models import Source
@@ -53,17 +59,63 @@ _SOURCE_BY_KEY_HASH = (
 )
 
 
-def _source_by_key_hash(key_hash: str) -> Source | None:
-    # Runs once per tracking request: plain SQL skips the ORM's per-query compile cost. The
-    # instance loads its other fields lazily, as any deferred model instance does.
+_SOURCE_FIELDS = ["id", "name", "enabled"]
+
+# Per-process cache of write-key digest -> (monotonic expiry, the source's row). Every tracking
+# request authenticates, and a database round trip costs more than the rest of a one-event
+# request's Python work. Entries live SOURCE_CACHE_SECONDS, so a key rotated or a source
+# disabled in another process stops working within that time; saving or deleting a source
+# empties this process's cache at once. Only known keys are kept: a stream of wrong keys
+# cannot grow it, and a new key works everywhere as soon as it is saved.
+_SOURCE_CACHE: dict[str, tuple[float, tuple[Any, ...]]] = {}
+_SOURCE_CACHE_MAX_ENTRIES = 1000
+
+
+def write_key_cache_clear() -> None:
+    """Forget every cached source in this process (sources changed without a model save,
+    e.g. ``QuerySet.update``, should call this)."""
+    _SOURCE_CACHE.clear()
+
+
+@receiver(post_save, sender=Source, dispatch_uid="metrics_source.auth.source_saved")
+@receiver(post_delete, sender=Source, dispatch_uid="metrics_source.auth.source_deleted")
+def _source_changed(**kwargs: Any) -> None:
+    write_key_cache_clear()
+    # Once more at commit: a request served in between could have cached the old row again.
+    transaction.on_commit(write_key_cache_clear)
+
+
+def _source_row_by_key_hash(key_hash: str) -> tuple[Any, ...] | None:
+    ttl = settings.SOURCE_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _SOURCE_CACHE.get(key_hash)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    # Plain SQL: it skips the ORM's per-query compile cost.
     with hot_path_cursor() as cursor:
         cursor.execute(_SOURCE_BY_KEY_HASH, [key_hash], prepare=True)
         row = cursor.fetchone()
-    return None if row is None else Source.from_db(None, ["id", "name", "enabled"], row)
+    if row is None:
+        _SOURCE_CACHE.pop(key_hash, None)
+    elif ttl > 0:
+        if len(_SOURCE_CACHE) >= _SOURCE_CACHE_MAX_ENTRIES:
+            _SOURCE_CACHE.clear()
+        _SOURCE_CACHE[key_hash] = (now + ttl, tuple(row))
+    return row
+
+
+def _source_by_key_hash(key_hash: str) -> Source | None:
+    row = _source_row_by_key_hash(key_hash)
+    # A fresh instance per request (callers may change it); it loads its other fields lazily,
+    # as any deferred model instance does.
+    return None if row is None else Source.from_db(None, _SOURCE_FIELDS, row)
 
 
 def source_for_write_key(write_key: str | None) -> Source:
-    """The enabled source owning this key; AuthError (401 unknown, 403 disabled) otherwise."""
+    """The enabled source owning this key; AuthError (401 unknown, 403 disabled) otherwise.
+
+    A change made to a source in another process shows here within SOURCE_CACHE_SECONDS.
+    """
     if not write_key:
         raise AuthError(401, "missing write key: use HTTP Basic auth with the write key as user")
     source = _source_by_key_hash(hash_write_key(write_key))

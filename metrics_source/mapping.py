@@ -7,7 +7,8 @@ Two inputs reach the same storage format:
 * track calls from Segment-compatible SDKs (``track_event_from_call``), already in that format,
   normalised (batch context merged, timestamps corrected for clock skew).
 
-``row_from_track_event`` then extracts the typed columns the reads need. Nothing here touches
+``row_from_track_event`` then extracts the typed columns the reads need; ``row_from_call`` gives
+the same row straight from a track call (the tracking API's hot path). Nothing here touches
 the database, so it can be tested, fuzzed and benchmarked on its own.
 """
 
@@ -236,15 +237,31 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def track_event_from_call(
+@dataclass(slots=True)
+class _Call:
+    """A validated, normalised track call: what both the event dict and the row are made of."""
+
+    event_type: EventType
+    user_id: str | None
+    anonymous_id: str | None
+    message_id: str
+    # In UTC; the row keeps them to the millisecond, as the event's ISO strings do.
+    timestamp: datetime
+    original_timestamp: datetime
+    sent_at: datetime | None
+    context: dict[str, Any]
+    properties: dict[str, Any]
+    integrations: dict[str, Any] | None
+
+
+def _normalised_call(
     call: dict[str, Any],
     *,
     received_at: datetime,
-    batch_context: dict[str, Any] | None = None,
-    batch_integrations: dict[str, Any] | None = None,
-    batch_sent_at: datetime | None = None,
-) -> tuple[EventType, dict[str, Any]]:
-    """Validate and normalise one track call into (event type, semantic track event)."""
+    batch_context: dict[str, Any] | None,
+    batch_integrations: dict[str, Any] | None,
+    batch_sent_at: datetime | None,
+) -> _Call:
     try:
         parsed = TrackCall.model_validate(call)
     except ValidationError as error:
@@ -270,8 +287,11 @@ def track_event_from_call(
             timestamp = received_at - (sent_at - original) if original and sent_at else received_at
         if original is None:
             original = parsed.timestamp or timestamp
-        timestamp_iso, original_iso = iso(timestamp), iso(original)
-        sent_at_iso = iso(sent_at) if sent_at is not None else None
+        # Most calls carry one timestamp that is both: convert it once.
+        same = original is timestamp
+        timestamp = _utc_ms(timestamp)
+        original = timestamp if same else _utc_ms(original)
+        sent_at = _utc_ms(sent_at) if sent_at is not None else None
     except OverflowError:
         # A valid datetime can still fall outside the calendar once corrected or made UTC.
         raise MappingError(
@@ -289,21 +309,99 @@ def track_event_from_call(
         # JSON parsers accept about 1,000 levels; nothing that deep can be stored anyway.
         raise MappingError("context or integrations is nested too deeply to merge") from None
 
-    event: dict[str, Any] = {"type": "track", "event": event_type.name}
-    if user_id:
-        event["userId"] = user_id
-    if anonymous_id:
-        event["anonymousId"] = anonymous_id
-    event["messageId"] = parsed.messageId or f"ms-{uuid.uuid4()}"
-    event["timestamp"] = timestamp_iso
-    event["originalTimestamp"] = original_iso
-    if sent_at_iso is not None:
-        event["sentAt"] = sent_at_iso
-    event["context"] = context
-    event["properties"] = parsed.properties or {}
-    if integrations:
-        event["integrations"] = integrations
-    return event_type, event
+    return _Call(
+        event_type=event_type,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        message_id=parsed.messageId or f"ms-{uuid.uuid4()}",
+        timestamp=timestamp,
+        original_timestamp=original,
+        sent_at=sent_at,
+        context=context,
+        properties=parsed.properties or {},
+        integrations=integrations or None,
+    )
+
+
+def _utc_ms(moment: datetime) -> datetime:
+    """The moment in UTC, cut to the millisecond: exactly what ``iso`` writes and
+    ``datetime.fromisoformat`` reads back."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    extra = moment.microsecond % 1000
+    return moment.replace(microsecond=moment.microsecond - extra) if extra else moment
+
+
+def track_event_from_call(
+    call: dict[str, Any],
+    *,
+    received_at: datetime,
+    batch_context: dict[str, Any] | None = None,
+    batch_integrations: dict[str, Any] | None = None,
+    batch_sent_at: datetime | None = None,
+) -> tuple[EventType, dict[str, Any]]:
+    """Validate and normalise one track call into (event type, semantic track event)."""
+    normal = _normalised_call(
+        call,
+        received_at=received_at,
+        batch_context=batch_context,
+        batch_integrations=batch_integrations,
+        batch_sent_at=batch_sent_at,
+    )
+    event: dict[str, Any] = {"type": "track", "event": normal.event_type.name}
+    if normal.user_id:
+        event["userId"] = normal.user_id
+    if normal.anonymous_id:
+        event["anonymousId"] = normal.anonymous_id
+    event["messageId"] = normal.message_id
+    event["timestamp"] = iso(normal.timestamp)
+    event["originalTimestamp"] = iso(normal.original_timestamp)
+    if normal.sent_at is not None:
+        event["sentAt"] = iso(normal.sent_at)
+    event["context"] = normal.context
+    event["properties"] = normal.properties
+    if normal.integrations:
+        event["integrations"] = normal.integrations
+    return normal.event_type, event
+
+
+def row_from_call(
+    call: dict[str, Any],
+    *,
+    received_at: datetime,
+    raw_json: str,
+    batch_context: dict[str, Any] | None = None,
+    batch_integrations: dict[str, Any] | None = None,
+    batch_sent_at: datetime | None = None,
+) -> tuple[EventType, EventRow]:
+    """``row_from_track_event(*track_event_from_call(call))`` without the event dict in
+    between: the tracking API's hot path skips writing ISO timestamps only to parse them
+    back. Same row, same MappingError, checked in the same order."""
+    normal = _normalised_call(
+        call,
+        received_at=received_at,
+        batch_context=batch_context,
+        batch_integrations=batch_integrations,
+        batch_sent_at=batch_sent_at,
+    )
+    _storable_text("messageId", normal.message_id)
+    user_id = _checked_identity("userId", normal.user_id)
+    anonymous_id = _checked_identity("anonymousId", normal.anonymous_id)
+    texts = _json_texts(raw_json, normal.properties, normal.context, normal.integrations)
+    row = _row(
+        normal.event_type,
+        texts,
+        message_id=normal.message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        properties=normal.properties,
+        context=normal.context,
+        timestamp=normal.timestamp,
+        original_timestamp=normal.original_timestamp,
+        sent_at=normal.sent_at,
+        received_at=received_at,
+    )
+    return normal.event_type, row
 
 
 # --------------------------------------------------------------------------------------
@@ -372,6 +470,12 @@ def _identity(event: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise MappingError(f"{key} must be a string")
+    return _checked_identity(key, value)
+
+
+def _checked_identity(key: str, value: str | None) -> str | None:
+    if value is None:
+        return None
     if len(value) > MAX_ID_LENGTH:
         raise MappingError(f"{key} is longer than {MAX_ID_LENGTH} characters")
     _storable_text(key, value)
@@ -425,23 +529,65 @@ def row_from_track_event(
     anonymous_id = _identity(event, "anonymousId")
     properties = _object(event, "properties")
     context = _object(event, "context")
-    traits = context.get("traits")
-    email = _clean_id(traits.get("email")) if isinstance(traits, dict) else None
-    if email is None and anonymous_id and "@" in anonymous_id:
-        email = anonymous_id
     integrations = event.get("integrations")
+    texts = _json_texts(
+        raw_json,
+        properties,
+        context,
+        integrations if isinstance(integrations, dict) and integrations else None,
+    )
+    return _row(
+        event_type,
+        texts,
+        message_id=message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        properties=properties,
+        context=context,
+        timestamp=_moment(event, "timestamp"),
+        original_timestamp=_optional_moment(event, "originalTimestamp"),
+        sent_at=_optional_moment(event, "sentAt"),
+        received_at=received_at,
+    )
+
+
+def _json_texts(
+    raw_json: str,
+    properties: dict[str, Any],
+    context: dict[str, Any],
+    integrations: dict[str, Any] | None,
+) -> tuple[str, str, str, str | None]:
+    """(raw, properties, context, integrations) as stored JSON; MappingError if one cannot be."""
     try:
         properties_json = orjson.dumps(properties).decode()
         context_json = orjson.dumps(context).decode()
-        integrations_json = (
-            orjson.dumps(integrations).decode()
-            if isinstance(integrations, dict) and integrations
-            else None
-        )
+        integrations_json = orjson.dumps(integrations).decode() if integrations else None
     except orjson.JSONEncodeError as error:
         # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None
     _refuse_nul(raw_json, properties_json, context_json, integrations_json or "")
+    return raw_json, properties_json, context_json, integrations_json
+
+
+def _row(
+    event_type: EventType,
+    texts: tuple[str, str, str, str | None],
+    *,
+    message_id: str,
+    user_id: str | None,
+    anonymous_id: str | None,
+    properties: dict[str, Any],
+    context: dict[str, Any],
+    timestamp: datetime,
+    original_timestamp: datetime | None,
+    sent_at: datetime | None,
+    received_at: datetime,
+) -> EventRow:
+    raw_json, properties_json, context_json, integrations_json = texts
+    traits = context.get("traits")
+    email = _clean_id(traits.get("email")) if isinstance(traits, dict) else None
+    if email is None and anonymous_id and "@" in anonymous_id:
+        email = anonymous_id
     return EventRow(
         message_id=message_id,
         event=event_type.name,
@@ -460,9 +606,9 @@ def row_from_track_event(
         action_id=_int_id(properties.get("action_id")),
         content_id=_int_id(properties.get("content_id")),
         trigger_id=_int_id(properties.get("trigger_id")),
-        timestamp=_moment(event, "timestamp"),
-        original_timestamp=_optional_moment(event, "originalTimestamp"),
-        sent_at=_optional_moment(event, "sentAt"),
+        timestamp=timestamp,
+        original_timestamp=original_timestamp,
+        sent_at=sent_at,
         received_at=received_at,
         properties_json=properties_json,
         context_json=context_json,

@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 
 # Ingest.
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300)
+# Seconds each web process may keep a write key's source in memory: a key rotated or a source
+# disabled elsewhere stops working within this time (at once in the process that saved it).
+# 0 looks every request up in the database.
+SOURCE_CACHE_SECONDS = env_float("SOURCE_CACHE_SECONDS", 5.0)
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

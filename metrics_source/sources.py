@@ -3,9 +3,10 @@ its digest is stored."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.text import slugify
 
-from metrics_source.auth import generate_write_key, hash_write_key
+from metrics_source.auth import generate_write_key, hash_write_key, write_key_cache_clear
 from metrics_source.models import Source
 
 
@@ -36,7 +37,17 @@ def source_create(
 
 
 def source_rotate_write_key(*, source: Source) -> str:
-    """Replace the write key; the old one stops working at once. Returns the new key."""
+    """Replace the write key; returns the new key. The old one stops working at once in this
+    process and within SOURCE_CACHE_SECONDS in the other web processes."""
     write_key = _assign_write_key(source)
     source.save(update_fields=["write_key_hash", "write_key_hint", "updated_at"])
     return write_key
+
+
+def sources_set_enabled(*, source_ids: list[int], enabled: bool) -> int:
+    """Enable or disable sources; returns how many changed. A bulk update sends no save
+    signal, so the write-key cache is emptied here (and again at commit)."""
+    updated = Source.objects.filter(pk__in=source_ids).update(enabled=enabled)
+    write_key_cache_clear()
+    transaction.on_commit(write_key_cache_clear)
+    return updated

@@ -25,6 +25,7 @@ from metrics_source.mapping import (
     MAX_MESSAGE_ID_LENGTH,
     EventRow,
     MappingError,
+    row_from_call,
     row_from_track_event,
     track_event_from_call,
     track_event_from_webhook,
@@ -484,6 +485,67 @@ def test_any_track_call_maps_or_raises_mapping_error(call, context, integrations
         return
     _assert_storable(row)
     outcome("stored")
+
+
+def _row_in_two_steps(call, **batch) -> EventRow | str:
+    try:
+        event_type, event = track_event_from_call(call, received_at=RECEIVED_AT, **batch)
+        return row_from_track_event(event_type, event, received_at=RECEIVED_AT, raw_json=_raw(call))
+    except MappingError as error:
+        return str(error)
+
+
+def _row_in_one_step(call, **batch) -> EventRow | str:
+    try:
+        event_type, row = row_from_call(call, received_at=RECEIVED_AT, raw_json=_raw(call), **batch)
+    except MappingError as error:
+        return str(error)
+    assert row.event == event_type.name
+    return row
+
+
+@PURE
+@given(
+    call=st.one_of(near_valid_calls(), near_valid_calls(), track_calls, any_value),
+    context=st.none() | st.dictionaries(safe_text, safe_json, max_size=3) | any_object,
+    integrations=st.none() | st.dictionaries(safe_text, safe_json, max_size=3) | any_object,
+    sent_at=batch_sent_at
+    | st.datetimes(
+        timezones=st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+    ),
+)
+@example(
+    call={
+        "event": "Email Sent",
+        "userId": "1",
+        "originalTimestamp": "0001-01-01T00:00:00",
+        "sentAt": "9999-12-31T00:00:00",
+    },
+    context=None,
+    integrations=None,
+    sent_at=None,
+)
+@example(
+    call={"event": "Email Sent", "userId": "1", "timestamp": "2024-05-01T12:00:00.123999+05:30"},
+    context=None,
+    integrations={"All": False},
+    sent_at=datetime(2024, 5, 1, 12, 0, 0, 999, tzinfo=UTC),
+)
+def test_a_call_maps_to_the_same_row_in_one_step_as_through_the_event(
+    call, context, integrations, sent_at
+):
+    # The tracking API stores row_from_call's row; it must be exactly the row (or the
+    # refusal) of the two documented steps, timestamps cut to the millisecond included.
+    batch = {"batch_context": context, "batch_integrations": integrations, "batch_sent_at": sent_at}
+    if isinstance(call, dict) and call.get("messageId") is None:
+        call = {**call, "messageId": "server-assigned-in-the-test"}
+    one, two = _row_in_one_step(call, **batch), _row_in_two_steps(call, **batch)
+    if isinstance(one, EventRow) and isinstance(two, EventRow) and one.message_id != two.message_id:
+        # Both assigned a fresh id (the call's messageId was blank): only that may differ.
+        assert one.message_id.startswith("ms-") and two.message_id.startswith("ms-")
+        one.message_id = two.message_id
+    assert one == two
+    outcome("refused" if isinstance(one, str) else "stored")
 
 
 @PURE
