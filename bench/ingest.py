@@ -53,7 +53,23 @@ CHANNEL_EVENTS = [
 ]
 
 
-def make_event(n: int, start: datetime) -> dict:
+# Deliveries of several events (--events-per-delivery): each channel's steps, in order.
+FUNNELS = [
+    ("email", ["Email Sent", "Email Delivered", "Email Opened", "Email Link Clicked"]),
+    ("push", ["Push Sent", "Push Delivered", "Push Opened", "Push Link Clicked"]),
+    ("sms", ["SMS Sent", "SMS Delivered", "SMS Link Clicked", "SMS Converted"]),
+    ("in_app", ["In-App Sent", "In-App Opened", "In-App Clicked", "In-App Converted"]),
+]
+RUN_TAG = uuid.uuid4().hex[:8]
+
+
+def make_event(n: int, start: datetime, per_delivery: int = 1) -> dict:
+    """Event n of the bench. With one event per delivery (the default, the worst case for the
+    dashboard's summaries: every event is a new delivery, with a random campaign and a random
+    action of 400) each event has its own delivery id; with more, consecutive events are the
+    steps of one delivery, whose action is one of its campaign's three."""
+    if per_delivery > 1:
+        return _delivery_step(n, start, per_delivery)
     name, channel = CHANNEL_EVENTS[n % len(CHANNEL_EVENTS)]
     user = f"user-{random.randint(1, 50_000)}"
     event = {
@@ -80,6 +96,22 @@ def make_event(n: int, start: datetime) -> dict:
     if channel == "push":
         device = {"device_id": uuid.uuid4().hex, "device_platform": "ios"}
         event["properties"]["recipients"] = [device]
+    return event
+
+
+def _delivery_step(n: int, start: datetime, per_delivery: int) -> dict:
+    delivery, step = divmod(n, per_delivery)
+    event = make_event(delivery * per_delivery, start)  # the delivery's shared fields
+    channel, steps = FUNNELS[delivery % len(FUNNELS)]
+    event["event"] = steps[step % len(steps)]
+    event["timestamp"] = (start + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z")
+    event["properties"]["delivery_id"] = f"bench-{RUN_TAG}-{delivery}"
+    # As in a real workspace, each action is a step of one campaign (a few per campaign).
+    campaign = event["properties"]["campaign_id"]
+    event["properties"]["action_id"] = campaign * 10 + delivery % 3
+    event["properties"].pop("recipients", None)
+    if channel == "push":
+        event["properties"]["recipients"] = [{"device_id": str(delivery), "device_platform": "ios"}]
     return event
 
 
@@ -214,6 +246,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=3, help="client processes")
     parser.add_argument("--no-rollup", action="store_true", help="leave the dashboard's rollup out")
+    parser.add_argument(
+        "--events-per-delivery",
+        type=int,
+        default=1,
+        choices=range(1, 5),
+        help="1 (default): every event a new delivery; 2-4: the steps of each delivery",
+    )
     args = parser.parse_args()
 
     database = fresh_database("bench", make_target="bench")
@@ -232,8 +271,9 @@ def main() -> None:
 
     random.seed(7)
     start = datetime.now(UTC) - timedelta(days=1)
-    batch_events = [make_event(n, start) for n in range(args.events)]
-    track_events = [make_event(n, start) for n in range(args.track_events)]
+    per = args.events_per_delivery
+    batch_events = [make_event(n, start, per) for n in range(args.events)]
+    track_events = [make_event(args.events + n, start, per) for n in range(args.track_events)]
     avg_size = sum(len(orjson.dumps(e)) for e in batch_events[:1000]) / 1000
     print(f"machine: {os.cpu_count()} cores; events of about {avg_size:.0f} bytes")
 
