@@ -26,8 +26,6 @@ class Migration(migrations.Migration):
                 ("parent_id", models.BigIntegerField()),
                 ("action_id", models.BigIntegerField()),
                 ("metric", models.CharField(max_length=30)),
-                ("events", models.BigIntegerField(default=0)),
-                ("machine_events", models.BigIntegerField(default=0)),
                 ("deliveries", models.BigIntegerField(default=0)),
                 ("human_deliveries", models.BigIntegerField(default=0)),
             ],

@@ -238,24 +238,20 @@ summed AS MATERIALIZED (
     HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
         OR sum(human_deliveries) <> 0
 ),
--- The same by action, for deliveries with a parent (the per-action breakdown).
+-- Unique deliveries by action, for deliveries with a parent (the per-action breakdown).
 action_summed AS MATERIALIZED (
-    SELECT {_ACTION_KEY}, sum(events) AS events, sum(machine_events) AS machine_events,
-           sum(deliveries) AS deliveries, sum(human_deliveries) AS human_deliveries
+    SELECT {_ACTION_KEY}, sum(deliveries) AS deliveries, sum(human_deliveries) AS human_deliveries
     FROM deltas
-    WHERE parent_kind <> ''
+    WHERE parent_kind <> '' AND (deliveries <> 0 OR human_deliveries <> 0)
     GROUP BY {_ACTION_KEY}
-    HAVING sum(events) <> 0 OR sum(machine_events) <> 0 OR sum(deliveries) <> 0
-        OR sum(human_deliveries) <> 0
+    HAVING sum(deliveries) <> 0 OR sum(human_deliveries) <> 0
 ),
 action_counted AS (
-INSERT INTO {ACTIONS} AS a ({_ACTION_KEY}, events, machine_events, deliveries, human_deliveries)
-SELECT {_ACTION_KEY}, events, machine_events, deliveries, human_deliveries
+INSERT INTO {ACTIONS} AS a ({_ACTION_KEY}, deliveries, human_deliveries)
+SELECT {_ACTION_KEY}, deliveries, human_deliveries
 FROM action_summed
 ORDER BY {_ACTION_KEY}
 ON CONFLICT ({_ACTION_KEY}) DO UPDATE SET
-    events = a.events + EXCLUDED.events,
-    machine_events = a.machine_events + EXCLUDED.machine_events,
     deliveries = a.deliveries + EXCLUDED.deliveries,
     human_deliveries = a.human_deliveries + EXCLUDED.human_deliveries
 ),
