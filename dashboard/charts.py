@@ -157,42 +157,46 @@ def rate_series_figure(
     )
 
 
-def channel_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Sent per channel (bars) with the open and click rates; a bar opens its channel."""
-    channels = [row["channel"] for row in rows]
-    names = [channel_label(c) for c in channels]
+def _sent_and_rates(
+    rows: Sequence[dict[str, Any]],
+    *,
+    names: list[str],
+    hover: list[str],
+    bar_colours: list[str] | str,
+    marker_size: int,
+    layout: dict[str, Any],
+) -> dict[str, Any]:
+    """Sent (bars, left axis) with the open and click rates (markers, right axis); every
+    element carries its row's URL, so a click opens it."""
     urls = [row["url"] for row in rows]
-    traces = [
-        go.Bar(
-            x=names,
-            y=[row["sent"] for row in rows],
-            name="Sent",
-            marker={"color": [CHANNEL_COLOURS.get(c, "#6366f1") for c in channels]},
-            customdata=urls,
-            hovertemplate="%{x}: %{y:,} sent<extra></extra>",
-        ),
+    bar = go.Bar(
+        x=names,
+        y=[row["sent"] for row in rows],
+        name="Sent",
+        marker={"color": bar_colours},
+        customdata=urls,
+        text=hover,
+        textposition="none",
+        hovertemplate="%{text}: %{y:,} sent<extra></extra>",
+    )
+    markers = [
         go.Scatter(
             x=names,
-            y=[row["open_rate"] for row in rows],
-            name="Open rate",
+            y=[row[key] for row in rows],
+            name=label,
             yaxis="y2",
             mode="markers",
-            marker={"size": 12, "color": METRIC_COLOURS["opened"], "symbol": "diamond"},
+            marker={"size": marker_size, "color": METRIC_COLOURS[metric], "symbol": symbol},
             customdata=urls,
-            hovertemplate="%{x}: %{y:.1%} opened<extra></extra>",
-        ),
-        go.Scatter(
-            x=names,
-            y=[row["click_rate"] for row in rows],
-            name="Click rate",
-            yaxis="y2",
-            mode="markers",
-            marker={"size": 12, "color": METRIC_COLOURS["clicked"], "symbol": "circle"},
-            customdata=urls,
-            hovertemplate="%{x}: %{y:.1%} clicked<extra></extra>",
-        ),
+            text=hover,
+            hovertemplate="%{text}: %{y:.1%} " + metric + "<extra></extra>",
+        )
+        for key, label, metric, symbol in (
+            ("open_rate", "Open rate", "opened", "diamond"),
+            ("click_rate", "Click rate", "clicked", "circle"),
+        )
     ]
-    layout = _layout(
+    base = _layout(
         hovermode="closest",
         yaxis={"title": {"text": "Sent"}, "gridcolor": "#eef2f7", "rangemode": "tozero"},
         yaxis2={
@@ -205,7 +209,20 @@ def channel_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         },
         margin={"l": 64, "r": 56, "t": 16, "b": 40},
     )
-    return _figure(traces, layout)
+    return _figure([bar, *markers], {**base, **layout})
+
+
+def channel_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sent per channel with the open and click rates; a bar opens its channel."""
+    names = [channel_label(row["channel"]) for row in rows]
+    return _sent_and_rates(
+        rows,
+        names=names,
+        hover=names,
+        bar_colours=[CHANNEL_COLOURS.get(row["channel"], "#6366f1") for row in rows],
+        marker_size=12,
+        layout={},
+    )
 
 
 def funnel_figure(funnels: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -234,68 +251,6 @@ def funnel_figure(funnels: Sequence[dict[str, Any]]) -> dict[str, Any]:
         yaxis={"tickformat": ".0%", "gridcolor": "#eef2f7", "rangemode": "tozero"},
     )
     return _figure(traces, layout)
-
-
-def bar_figure(
-    labels: Sequence[str],
-    values: Sequence[float],
-    *,
-    urls: Sequence[str] | None = None,
-    colour: str = "#6366f1",
-    horizontal: bool = False,
-    percent: bool = False,
-    height: int = 320,
-) -> dict[str, Any]:
-    """A plain bar chart; each bar may link somewhere."""
-    fmt = ".1%" if percent else ",.0f"
-    bar = go.Bar(
-        x=list(values) if horizontal else list(labels),
-        y=list(labels) if horizontal else list(values),
-        orientation="h" if horizontal else "v",
-        marker={"color": colour},
-        customdata=list(urls) if urls else None,
-        hovertemplate=("%{y}: %{x:" if horizontal else "%{x}: %{y:") + fmt + "}<extra></extra>",
-    )
-    axis = {"gridcolor": "#eef2f7", "rangemode": "tozero", "tickformat": ".0%" if percent else ""}
-    layout = _layout(hovermode="closest", height=height)
-    if horizontal:
-        layout["xaxis"] = axis
-        layout["yaxis"] = {"automargin": True, "autorange": "reversed"}
-        layout["margin"] = {"l": 16, "r": 16, "t": 16, "b": 40}
-    else:
-        layout["yaxis"] = axis
-    return _figure([bar], layout)
-
-
-def timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One delivery's events on a time axis, one row per metric; hover shows the time since
-    the message was sent."""
-    metrics = list(dict.fromkeys(event["metric"] for event in events))
-    trace = go.Scatter(
-        x=[event["timestamp"].isoformat() for event in events],
-        y=[event["metric"].replace("_", " ").capitalize() for event in events],
-        mode="markers+lines",
-        line={"color": "#cbd5e1", "width": 1},
-        marker={
-            "size": 14,
-            "color": [METRIC_COLOURS.get(event["metric"], "#6366f1") for event in events],
-            "line": {"color": "#fff", "width": 2},
-        },
-        text=[event["since_sent"] for event in events],
-        customdata=[event["event"] for event in events],
-        hovertemplate="<b>%{customdata}</b><br>%{x}<br>%{text}<extra></extra>",
-    )
-    layout = _layout(
-        hovermode="closest",
-        height=max(200, 60 + 42 * len(metrics)),
-        yaxis={
-            "categoryorder": "array",
-            "categoryarray": [m.replace("_", " ").capitalize() for m in reversed(metrics)],
-            "automargin": True,
-        },
-        margin={"l": 16, "r": 24, "t": 16, "b": 40},
-    )
-    return _figure([trace], layout)
 
 
 def steps_funnel_figure(steps: Sequence[dict[str, Any]], *, colour: str) -> dict[str, Any]:
@@ -392,63 +347,22 @@ def grouped_bars_figure(
 
 
 def parent_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Sent per campaign or message (bars) with its open and click rates; a bar opens it.
+    """Sent per campaign or message with its open and click rates; a bar opens it.
 
     Axis labels are short ("Campaign 12"); the hover shows the full label."""
-    names = [row["short"] for row in rows]
-    urls = [row["url"] for row in rows]
-    full = [row["label"] for row in rows]
-    traces = [
-        go.Bar(
-            x=names,
-            y=[row["sent"] for row in rows],
-            name="Sent",
-            marker={"color": "#6366f1"},
-            customdata=urls,
-            text=full,
-            textposition="none",
-            hovertemplate="%{text}<br>%{y:,} sent<extra></extra>",
-        ),
-        go.Scatter(
-            x=names,
-            y=[row["open_rate"] for row in rows],
-            name="Open rate",
-            yaxis="y2",
-            mode="markers",
-            marker={"size": 11, "color": METRIC_COLOURS["opened"], "symbol": "diamond"},
-            customdata=urls,
-            text=full,
-            hovertemplate="%{text}<br>%{y:.1%} opened<extra></extra>",
-        ),
-        go.Scatter(
-            x=names,
-            y=[row["click_rate"] for row in rows],
-            name="Click rate",
-            yaxis="y2",
-            mode="markers",
-            marker={"size": 11, "color": METRIC_COLOURS["clicked"], "symbol": "circle"},
-            customdata=urls,
-            text=full,
-            hovertemplate="%{text}<br>%{y:.1%} clicked<extra></extra>",
-        ),
-    ]
-    layout = _layout(
-        hovermode="closest",
-        height=360,
-        xaxis={"tickangle": -30, "automargin": True},
-        yaxis={"title": {"text": "Sent"}, "gridcolor": "#eef2f7", "rangemode": "tozero"},
-        yaxis2={
-            "title": {"text": "Rate"},
-            "overlaying": "y",
-            "side": "right",
-            "tickformat": ".0%",
-            "rangemode": "tozero",
-            "showgrid": False,
+    return _sent_and_rates(
+        rows,
+        names=[row["short"] for row in rows],
+        hover=[row["label"] for row in rows],
+        bar_colours="#6366f1",
+        marker_size=11,
+        layout={
+            "height": 360,
+            "xaxis": {"tickangle": -30, "automargin": True},
+            "legend": {"orientation": "h", "y": 1.08, "x": 0},
+            "margin": {"l": 64, "r": 56, "t": 24, "b": 40},
         },
-        legend={"orientation": "h", "y": 1.08, "x": 0},
-        margin={"l": 64, "r": 56, "t": 24, "b": 40},
     )
-    return _figure(traces, layout)
 
 
 def delivery_timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
