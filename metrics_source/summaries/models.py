@@ -80,7 +80,21 @@ class DeliverySummary(models.Model):
         return self.delivery_id
 
 
-class MetricCount(models.Model):
+class HourlyCount(models.Model):
+    """What every hourly count is filed under: the hour (UTC), the source, the channel and
+    the parent (campaign, broadcast, newsletter or transactional message; '' and 0 for none)."""
+
+    bucket = models.DateTimeField()
+    source_id = models.IntegerField()
+    channel = models.CharField(max_length=20)
+    parent_kind = models.CharField(max_length=16, blank=True)
+    parent_id = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class MetricCount(HourlyCount):
     """Counts per hour x basis x source x channel x parent x metric.
 
     ``deliveries`` counts each delivery once, in the hour it first reached the metric (event
@@ -89,11 +103,6 @@ class MetricCount(models.Model):
     """
 
     basis = models.SmallIntegerField()
-    bucket = models.DateTimeField()
-    source_id = models.IntegerField()
-    channel = models.CharField(max_length=20)
-    parent_kind = models.CharField(max_length=16, blank=True)
-    parent_id = models.BigIntegerField()
     metric = models.CharField(max_length=30)
     events = models.BigIntegerField(default=0)
     machine_events = models.BigIntegerField(default=0)
@@ -126,18 +135,14 @@ class MetricCount(models.Model):
         return f"{self.bucket:%Y-%m-%d %H:00} {self.channel} {self.metric}"
 
 
-class ActionCount(models.Model):
+class ActionCount(HourlyCount):
     """Unique deliveries as in MetricCount, by the action that sent them (campaign and
     broadcast steps), for the per-action breakdown of one parent; only rows with a parent.
     Raw event counts are left out: the breakdown never shows them, and they would cost a row
     per action, hour and metric touched."""
 
     basis = models.SmallIntegerField()
-    bucket = models.DateTimeField()
-    source_id = models.IntegerField()
-    channel = models.CharField(max_length=20)
-    parent_kind = models.CharField(max_length=16)
-    parent_id = models.BigIntegerField()
+    parent_kind = models.CharField(max_length=16)  # never '': only deliveries with a parent
     action_id = models.BigIntegerField()  # 0: no action named
     metric = models.CharField(max_length=30)
     deliveries = models.BigIntegerField(default=0)
@@ -165,14 +170,9 @@ class ActionCount(models.Model):
         return f"{self.parent_kind} {self.parent_id} action {self.action_id} {self.metric}"
 
 
-class FailureCount(models.Model):
+class FailureCount(HourlyCount):
     """Failures per hour x source x channel x parent x metric x failure message."""
 
-    bucket = models.DateTimeField()
-    source_id = models.IntegerField()
-    channel = models.CharField(max_length=20)
-    parent_kind = models.CharField(max_length=16, blank=True)
-    parent_id = models.BigIntegerField()
     metric = models.CharField(max_length=30)
     message = models.CharField(max_length=300)
     events = models.BigIntegerField(default=0)
@@ -198,14 +198,9 @@ class FailureCount(models.Model):
         return f"{self.channel} {self.metric}: {self.message}"
 
 
-class LinkCount(models.Model):
+class LinkCount(HourlyCount):
     """Clicks per hour x source x channel x parent x link."""
 
-    bucket = models.DateTimeField()
-    source_id = models.IntegerField()
-    channel = models.CharField(max_length=20)
-    parent_kind = models.CharField(max_length=16, blank=True)
-    parent_id = models.BigIntegerField()
     link = models.CharField(max_length=500)
     clicks = models.BigIntegerField(default=0)
     machine_clicks = models.BigIntegerField(default=0)
