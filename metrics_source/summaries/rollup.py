@@ -1,9 +1,9 @@
 """The rollup: turns queued events into delivery summaries and hourly counts.
 
 Ingest stays one statement per request: it only adds the ids of the events it stored to
-``summary_queue``. This service takes ids from the queue in chunks and, in one transaction per
-chunk, deletes them and applies their events to the summaries, so every stored event is
-counted exactly once however it arrived (twice, out of order, concurrently).
+``summary_queue``. This service takes ids from the queue in chunks and, in one statement (and
+transaction) per chunk, deletes them and applies their events to the summaries, so every
+stored event is counted exactly once however it arrived (twice, out of order, concurrently).
 
 One rollup runs at a time (an advisory lock): counts of unique deliveries depend on what a
 delivery had reached before, and one writer at a time makes that a plain read.
@@ -346,7 +346,8 @@ def summaries_apply_chunk(
 def summaries_catch_up(
     *, chunk_events: int = CHUNK_EVENTS, time_budget: float | None = None
 ) -> RollupResult:
-    """Summarise queued events until the queue is empty (or the time budget is spent).
+    """Summarise queued events until the queue holds less than a chunk (or the time budget
+    is spent).
 
     Each chunk is its own transaction holding the rollup lock; a rollup already running
     elsewhere makes this one return at once (``ran=False``): that one takes the events.
