@@ -110,6 +110,13 @@ class Filters:
         return starts
 
     @property
+    def period_phrase(self) -> str:
+        """The period inside a sentence: "in the last 30 days", "from 2026-11-01 to ..."."""
+        if self.period == CUSTOM:
+            return f"from {self.period_label}"
+        return f"in the {self.period_label[0].lower()}{self.period_label[1:]}"
+
+    @property
     def period_label(self) -> str:
         if self.period == CUSTOM:
             params = self.params()

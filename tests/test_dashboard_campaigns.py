@@ -77,7 +77,7 @@ def test_campaigns_empty_states(admin) -> None:
     ingest_sample()
     response = admin.get("/campaigns/?period=custom&from=2020-01-01&to=2020-01-31")
     assert response.status_code == 200
-    assert "Nothing sent in" in response.content.decode()
+    assert "Nothing sent" in response.content.decode()
 
 
 def test_campaign_page(admin) -> None:
@@ -120,7 +120,7 @@ def test_campaign_page_without_activity_in_the_period(admin) -> None:
     ingest_sample()
     response = admin.get("/campaigns/broadcast/9/?period=custom&from=2020-01-01&to=2020-01-02")
     assert response.status_code == 200
-    assert "No activity in" in response.content.decode()
+    assert "No activity" in response.content.decode()
 
 
 def test_campaign_404s(admin) -> None:

@@ -187,19 +187,12 @@ def list_dataset(name: str, rows: list[dict[str, Any]]) -> Dataset:
 # --- the deliveries list ---------------------------------------------------------------------
 
 
-def _period_phrase(filters: Filters) -> str:
-    label = filters.period_label
-    if filters.period == "custom":
-        return f"from {label}"
-    return f"in the {label[0].lower()}{label[1:]}"
-
-
 def _list_caption(filters: Filters, labels: dict, *, reached: str | None) -> str:
     """'Email deliveries of Campaign 3 · Welcome sent in the last 30 days that were opened'."""
     what = f"{channel_label(filters.channel)} deliveries" if filters.channel else "Deliveries"
     if filters.parent_kind is not None and filters.parent_id is not None:
         what += " of " + parent_link(filters.parent_kind, filters.parent_id, labels)[0]
-    caption = f"{what} sent {_period_phrase(filters)}"
+    caption = f"{what} sent {filters.period_phrase}"
     if reached and reached != "sent":
         caption += " " + REACHED_WORDING.get(reached, f"that reached {reached}")
     return caption
