@@ -45,7 +45,6 @@ CHANNEL_COLOURS = {
     "subscription": "#64748b",
     "whatsapp": "#22c55e",
 }
-FUNNEL_STEPS = ("sent", "delivered", "opened", "clicked", "converted")
 
 
 def _layout(**extra: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Reads for the campaign list: per-parent totals split by channel, from the hourly counts.
 
 Rates need the channel (a channel without a "delivered" step uses sent in its place), so the
-campaign list cannot use ``selectors.totals_by_parent``, which merges channels.
+totals keep it.
 """
 
 from __future__ import annotations

@@ -97,14 +97,11 @@ class SeriesPoint:
     human_deliveries: int
 
 
-def metric_series(filters: Filters, *, by: str = "metric") -> list[SeriesPoint]:
-    """Totals per interval (hour, day or week in the display time zone) and metric.
-
-    ``by="channel"`` puts the channel in ``metric``'s place as ``channel|metric``."""
+def metric_series(filters: Filters) -> list[SeriesPoint]:
+    """Totals per interval (hour, day or week in the display time zone) and metric."""
     where, params = _where(filters)
-    key = "metric" if by == "metric" else "channel || '|' || metric"
     rows = _rows(
-        f"SELECT date_trunc(%s, bucket AT TIME ZONE %s) AS t, {key}, "
+        "SELECT date_trunc(%s, bucket AT TIME ZONE %s) AS t, metric, "
         "sum(deliveries), sum(events), sum(human_deliveries) "
         f"FROM {COUNTS} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
         [filters.interval, str(filters.time_zone), *params],
@@ -146,19 +143,6 @@ def series_and_totals(filters: Filters) -> tuple[list[SeriesPoint], dict[str, To
         for channel, metrics in by_channel.items()
     }
     return points, totals
-
-
-def totals_by_parent(filters: Filters) -> dict[tuple[str, int], Totals]:
-    """(parent kind, parent id) -> metric -> totals, for every parent active in the period."""
-    where, params = _where(filters)
-    out: dict[tuple[str, int], Totals] = {}
-    for kind, parent_id, metric, *sums in _rows(
-        f"SELECT parent_kind, parent_id, metric, {_SUMS} FROM {COUNTS} "
-        f"WHERE {where} AND parent_kind <> '' GROUP BY 1, 2, 3",
-        params,
-    ):
-        out.setdefault((kind, int(parent_id)), {})[metric] = MetricTotal(*(int(v) for v in sums))
-    return out
 
 
 def parents(*, kinds: tuple[str, ...] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
@@ -291,16 +275,6 @@ def delivery_summary(delivery_id: str) -> dict[str, Any] | None:
         [delivery_id],
     )
     return rows[0] if rows else None
-
-
-def delivery_events(delivery_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
-    """One delivery's events in time order, each with the JSON it arrived as."""
-    return _dicts(
-        f"SELECT id, message_id, event, channel, metric, semantic, timestamp, received_at, "
-        f"origin, source_id, user_id, anonymous_id, properties, raw FROM {EVENTS} "
-        "WHERE delivery_id = %s ORDER BY timestamp, id LIMIT %s",
-        [delivery_id, limit],
-    )
 
 
 def forwarding_status(event_ids: list[int]) -> list[dict[str, Any]]:
