@@ -60,17 +60,40 @@ FUNNELS = [
     ("sms", ["SMS Sent", "SMS Delivered", "SMS Link Clicked", "SMS Converted"]),
     ("in_app", ["In-App Sent", "In-App Opened", "In-App Clicked", "In-App Converted"]),
 ]
+# An action's channel decides its events: two of that channel's, alternately.
+ACTION_EVENTS = [
+    [("Email Sent", "email"), ("Email Opened", "email")],
+    [("Email Delivered", "email"), ("Email Link Clicked", "email")],
+    [("Push Sent", "push"), ("Push Opened", "push")],
+    [("SMS Delivered", "sms"), ("SMS Sent", "sms")],
+    [("In-App Opened", "in_app"), ("In-App Sent", "in_app")],
+]
 RUN_TAG = uuid.uuid4().hex[:8]
 
 
-def make_event(n: int, start: datetime, per_delivery: int = 1) -> dict:
+# The default bench's 400 actions: as in Customer.io, each is one message of one campaign, so
+# it has one channel; campaign c owns actions c, c + 40, c + 80, ...
+ACTIONS = 400
+CAMPAIGNS = 40
+
+
+def make_event(n: int, start: datetime, per_delivery: int = 1, random_pairs: bool = False) -> dict:
     """Event n of the bench. With one event per delivery (the default, the worst case for the
-    dashboard's summaries: every event is a new delivery, with a random campaign and a random
-    action of 400) each event has its own delivery id; with more, consecutive events are the
-    steps of one delivery, whose action is one of its campaign's three."""
+    dashboard's summaries) each event has its own delivery id, of a random action of 400 (and
+    that action's campaign and channel). ``random_pairs`` gives each event an independent random
+    campaign, action and channel instead: 16,000 campaign-action pairs that no workspace has,
+    which multiplies the per-action rows the rollup writes. With more events per delivery,
+    consecutive events are the steps of one delivery, whose action is one of its campaign's
+    three."""
     if per_delivery > 1:
         return _delivery_step(n, start, per_delivery)
-    name, channel = CHANNEL_EVENTS[n % len(CHANNEL_EVENTS)]
+    if random_pairs:
+        name, channel = CHANNEL_EVENTS[n % len(CHANNEL_EVENTS)]
+        campaign, action = random.randint(1, CAMPAIGNS), random.randint(1, ACTIONS)
+    else:
+        action = random.randint(1, ACTIONS)
+        campaign = (action - 1) % CAMPAIGNS + 1
+        name, channel = ACTION_EVENTS[action % len(ACTION_EVENTS)][n % 2]
     user = f"user-{random.randint(1, 50_000)}"
     event = {
         "type": "track",
@@ -85,8 +108,8 @@ def make_event(n: int, start: datetime, per_delivery: int = 1) -> dict:
         "properties": {
             "customer_id": user,
             "delivery_id": base64.urlsafe_b64encode(os.urandom(18)).decode(),
-            "campaign_id": random.randint(1, 40),
-            "action_id": random.randint(1, 400),
+            "campaign_id": campaign,
+            "action_id": action,
             "journey_id": "01HZX" + uuid.uuid4().hex[:21].upper(),
             "recipient": f"{user}@example.com",
             "subject": "Your weekly summary is ready to read",
@@ -253,6 +276,11 @@ def main() -> None:
         choices=range(1, 5),
         help="1 (default): every event a new delivery; 2-4: the steps of each delivery",
     )
+    parser.add_argument(
+        "--random-pairs",
+        action="store_true",
+        help="give each event an independent random campaign and action (16,000 pairs)",
+    )
     args = parser.parse_args()
 
     database = fresh_database("bench", make_target="bench")
@@ -272,8 +300,11 @@ def main() -> None:
     random.seed(7)
     start = datetime.now(UTC) - timedelta(days=1)
     per = args.events_per_delivery
-    batch_events = [make_event(n, start, per) for n in range(args.events)]
-    track_events = [make_event(args.events + n, start, per) for n in range(args.track_events)]
+    pairs = args.random_pairs
+    batch_events = [make_event(n, start, per, pairs) for n in range(args.events)]
+    track_events = [
+        make_event(args.events + n, start, per, pairs) for n in range(args.track_events)
+    ]
     avg_size = sum(len(orjson.dumps(e)) for e in batch_events[:1000]) / 1000
     print(f"machine: {os.cpu_count()} cores; events of about {avg_size:.0f} bytes")
 
