@@ -25,6 +25,7 @@ from metrics_source.models import (
     MessageParent,
     MetricCount,
     Source,
+    SummaryQueue,
 )
 from metrics_source.summaries.metrics import FIRST_TIMES
 
@@ -36,6 +37,7 @@ PARENTS = MessageParent._meta.db_table
 SUMMARY = DeliverySummary._meta.db_table
 EVENTS = Event._meta.db_table
 LEDGER = Delivery._meta.db_table
+QUEUE = SummaryQueue._meta.db_table
 DESTINATIONS = Destination._meta.db_table
 
 _SUMS = "sum(events), sum(machine_events), sum(deliveries), sum(human_deliveries)"
@@ -303,3 +305,31 @@ def first_activity(filters: Filters) -> datetime | None:
 def has_events() -> bool:
     """Whether anything was ever summarised (for the first-run empty state)."""
     return MetricCount.objects.exists() or Event.objects.exists()
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Stored events the summaries (so every chart) do not count yet."""
+
+    oldest_received_at: datetime
+    events: int  # at most BACKLOG_COUNT_LIMIT
+    capped: bool
+
+
+# Counting a large queue exactly would cost more than the page; beyond this it says "more than".
+BACKLOG_COUNT_LIMIT = 100_000
+
+
+def summaries_backlog() -> Backlog | None:
+    """The rollup's backlog: the oldest queued event's arrival and how many wait (None when
+    nothing waits). One primary-key probe, and a count that stops at the limit."""
+    rows = _rows(
+        f"SELECT e.received_at, (SELECT count(*) FROM (SELECT 1 FROM {QUEUE} LIMIT %s) AS q) "
+        f"FROM {QUEUE} q JOIN {EVENTS} e ON e.id = q.event_id ORDER BY q.event_id LIMIT 1",
+        [BACKLOG_COUNT_LIMIT + 1],
+    )
+    if not rows:
+        return None
+    received_at, events = rows[0]
+    capped = events > BACKLOG_COUNT_LIMIT
+    return Backlog(received_at, min(events, BACKLOG_COUNT_LIMIT), capped)

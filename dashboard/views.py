@@ -17,7 +17,7 @@ from django.shortcuts import render
 from dashboard.filters import Filters, filters_from_query
 from dashboard.pages.campaigns import campaign_page, campaigns_page
 from dashboard.pages.channel import channel_page, channels_page
-from dashboard.pages.common import Page, csv_response, filter_options
+from dashboard.pages.common import Page, csv_response, filter_options, stale_backlog
 from dashboard.pages.deliveries import deliveries_page, delivery_page, person_page
 from dashboard.pages.overview import overview_page
 
@@ -67,6 +67,7 @@ def render_page(
         "section": page.section,
         # The navigation keeps the period and basis when moving between pages.
         "nav_query": filters.query(channel=None, parent=None),
+        "backlog": stale_backlog(),
         **page.context,
     }
     return render(request, template, context)

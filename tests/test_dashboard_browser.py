@@ -26,6 +26,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from metrics_source.demo import demo_calls
 from metrics_source.ingest import events_ingest_calls
+from metrics_source.models import Event
 from metrics_source.summaries.models import DeliverySummary
 from metrics_source.summaries.rollup import summaries_catch_up
 from tests.browser import assert_clean, screenshot
@@ -380,3 +381,22 @@ def test_custom_period_shows_dates_and_applies_them(
     charts_rendered(page, at_least=3)
     assert_clean(page)
     screenshot(page, "dashboard-overview-custom")
+
+
+def test_overview_says_when_the_charts_are_behind(
+    logged_in_page: Page, live_server, demo: Demo
+) -> None:
+    """Events stored ten minutes ago and never summarised (no worker): the notice names them."""
+    late = list(islice(demo_calls(events=3_100, days=30, seed=2), 40))
+    result = events_ingest_calls(source=None, calls=late)
+    assert result.stored > 1, result
+    Event.objects.filter(message_id__in=[call["messageId"] for call in late]).update(
+        received_at=timezone.now() - timedelta(minutes=10)
+    )
+    page = logged_in_page
+    open_page(page, reverse("dashboard:overview"))
+    notice = page.locator("#summaries-backlog")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text(f"The charts are behind: {result.stored} stored events")
+    expect(notice).to_contain_text("10 minutes ago")
+    check_page(page, "overview-behind")
