@@ -200,22 +200,23 @@ contributions AS (
     SELECT 1 AS sign, * FROM new
 ),
 deltas AS (
-    -- Unique deliveries in the hour each metric was first reached.
-    SELECT {Basis.EVENT} AS basis, date_trunc('hour', v.at) AS bucket, c.channel, v.metric,
-           c.parent_kind, c.parent_id, c.source_id, COALESCE(c.action_id, 0) AS action_id,
-           0 AS events, 0 AS machine_events,
+    -- Unique deliveries in the hour each metric was first reached (event basis) and, for the
+    -- send-date cohort, in the hour they were sent (or first seen), with the cohort's event
+    -- counts. Both bases from one unpivot of each contribution.
+    SELECT b.basis,
+           date_trunc('hour', CASE WHEN b.basis = {Basis.EVENT} THEN v.at
+                                   ELSE COALESCE(c.sent_at, c.created_at) END) AS bucket,
+           c.channel, v.metric, c.parent_kind, c.parent_id, c.source_id,
+           COALESCE(c.action_id, 0) AS action_id,
+           CASE WHEN b.basis = {Basis.EVENT} OR v.human THEN 0
+                ELSE c.sign * {_COHORT_EVENTS} END AS events,
+           CASE WHEN b.basis = {Basis.EVENT} OR v.human THEN 0
+                ELSE c.sign * {_COHORT_MACHINE} END AS machine_events,
            CASE WHEN v.human THEN 0 ELSE c.sign END AS deliveries,
            CASE WHEN v.human THEN c.sign ELSE 0 END AS human_deliveries
-    FROM contributions c {_UNPIVOT} WHERE v.at IS NOT NULL
-    UNION ALL
-    -- The send-date cohort: the same deliveries, in the hour they were sent (or first seen).
-    SELECT {Basis.SENT}, date_trunc('hour', COALESCE(c.sent_at, c.created_at)), c.channel,
-           v.metric, c.parent_kind, c.parent_id, c.source_id, COALESCE(c.action_id, 0),
-           CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_EVENTS} END,
-           CASE WHEN v.human THEN 0 ELSE c.sign * {_COHORT_MACHINE} END,
-           CASE WHEN v.human THEN 0 ELSE c.sign END,
-           CASE WHEN v.human THEN c.sign ELSE 0 END
-    FROM contributions c {_UNPIVOT} WHERE v.at IS NOT NULL
+    FROM contributions c {_UNPIVOT}
+    CROSS JOIN (VALUES ({Basis.EVENT}), ({Basis.SENT})) AS b(basis)
+    WHERE v.at IS NOT NULL
     UNION ALL
     -- Every event, in its own hour; an event without a delivery is its own unit.
     SELECT b.basis, date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
