@@ -63,7 +63,9 @@ def bench_database(events: int, *, reuse: bool) -> tuple[BenchDatabase, bool]:
         try:
             with psycopg.connect(psycopg_url(database.url)) as conn:
                 stored = conn.execute("SELECT count(*) FROM metrics_source_event").fetchone()[0]
-                queued = conn.execute("SELECT count(*) FROM summary_queue").fetchone()[0]
+                queued = conn.execute(
+                    "SELECT COALESCE(sum(cardinality(event_ids)), 0) FROM summary_queue"
+                ).fetchone()[0]
             if stored >= events and not queued:
                 return database, True
         except psycopg.Error:

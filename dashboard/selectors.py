@@ -322,10 +322,12 @@ BACKLOG_COUNT_LIMIT = 100_000
 
 def summaries_backlog() -> Backlog | None:
     """The rollup's backlog: the oldest queued event's arrival and how many wait (None when
-    nothing waits). One primary-key probe, and a count that stops at the limit."""
+    nothing waits). One primary-key probe, and a count over at most the limit's queue rows
+    (each holds one or more events)."""
     rows = _rows(
-        f"SELECT e.received_at, (SELECT count(*) FROM (SELECT 1 FROM {QUEUE} LIMIT %s) AS q) "
-        f"FROM {QUEUE} q JOIN {EVENTS} e ON e.id = q.event_id ORDER BY q.event_id LIMIT 1",
+        f"SELECT e.received_at, (SELECT sum(cardinality(event_ids)) FROM "
+        f"(SELECT event_ids FROM {QUEUE} LIMIT %s) AS q) "
+        f"FROM {QUEUE} q JOIN {EVENTS} e ON e.id = q.event_ids[1] ORDER BY q.id LIMIT 1",
         [BACKLOG_COUNT_LIMIT + 1],
     )
     if not rows:

@@ -91,12 +91,12 @@ _TARGET = f"INSERT INTO {Event._meta.db_table} (source_id, origin, " + ", ".join
     column for _, column, _ in _COLUMNS
 )
 _ON_CONFLICT = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
-# Every stored event also goes on the summary queue, in the same statement (so the same
-# transaction): the dashboard's rollup then counts each new event exactly once.
+# The events stored go on the summary queue, in the same statement (so the same transaction),
+# as one row holding their ids: the dashboard's rollup then counts each new event exactly once.
 _QUEUE_HEAD = "WITH stored AS ("
 _QUEUE_TAIL = (
-    f"), queued AS (INSERT INTO {SummaryQueue._meta.db_table} (event_id) "
-    "SELECT id FROM stored) SELECT message_id, id FROM stored"
+    f"), queued AS (INSERT INTO {SummaryQueue._meta.db_table} (event_ids) "
+    "SELECT array_agg(id) FROM stored HAVING count(*) > 0) SELECT message_id, id FROM stored"
 )
 
 # Many rows: one array per column, expanded by unnest (binary arrays: no quoting in Python).

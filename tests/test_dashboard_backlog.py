@@ -113,11 +113,12 @@ def test_the_threshold_is_the_oldest_event_not_the_newest() -> None:
 def test_a_huge_backlog_is_counted_up_to_the_limit_only() -> None:
     ingest(1)
     received(timedelta(minutes=3))
-    first_id = SummaryQueue.objects.get().event_id
-    # Queue entries past the stored event (the count reads only the queue).
+    first_id = SummaryQueue.objects.get().event_ids[0]
+    # A queue row of ids past the stored event (the count reads only the queue).
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO summary_queue (event_id) SELECT %s + n FROM generate_series(1, %s) AS n",
+            "INSERT INTO summary_queue (event_ids) "
+            "SELECT array_agg(%s + n) FROM generate_series(1, %s) AS n",
             [first_id, selectors.BACKLOG_COUNT_LIMIT + 5],
         )
     backlog = selectors.summaries_backlog()

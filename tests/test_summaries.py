@@ -153,13 +153,26 @@ def test_deliveries_count_once_each_across_chunks() -> None:
         calls.append(event("Push Sent", f"s{d}", at(8, d), delivery=f"p{d}"))
         calls.append(event("Push Opened", f"o{d}a", at(9, d), delivery=f"p{d}"))
         calls.append(event("Push Opened", f"o{d}b", at(10, d), delivery=f"p{d}"))
-    ingest(*calls)
+    for call in calls:  # one queue row each
+        ingest(call)
     result = summaries_catch_up(chunk_events=5)
     assert (result.events, result.chunks) == (12, 3)
     assert counts(Basis.EVENT) == {
         (hour(8), "sent"): (4, 0, 4, 0),
         (hour(9), "opened"): (4, 0, 4, 4),
         (hour(10), "opened"): (4, 0, 0, 0),
+    }
+
+
+def test_a_chunk_never_splits_what_one_statement_stored() -> None:
+    # One request's events are one queue row: a chunk takes it whole, past its size.
+    ingest(*(event("Push Sent", f"w{n}", at(8, n), delivery=f"w{n}") for n in range(12)))
+    ingest(event("Push Sent", "x", at(9), delivery="x"))
+    result = summaries_catch_up(chunk_events=5)
+    assert (result.events, result.chunks) == (13, 2)
+    assert counts(Basis.EVENT) == {
+        (hour(8), "sent"): (12, 0, 12, 0),
+        (hour(9), "sent"): (1, 0, 1, 0),
     }
 
 

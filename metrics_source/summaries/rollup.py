@@ -1,9 +1,10 @@
 """The rollup: turns queued events into delivery summaries and hourly counts.
 
 Ingest stays one statement per request: it only adds the ids of the events it stored to
-``summary_queue``. This service takes ids from the queue in chunks and, in one statement (and
-transaction) per chunk, deletes them and applies their events to the summaries, so every
-stored event is counted exactly once however it arrived (twice, out of order, concurrently).
+``summary_queue``, one row per statement. This service takes queue rows in chunks and, in one
+statement (and transaction) per chunk, deletes them and applies their events to the summaries,
+so every stored event is counted exactly once however it arrived (twice, out of order,
+concurrently).
 
 One rollup runs at a time (an advisory lock): counts of unique deliveries depend on what a
 delivery had reached before, and one writer at a time makes that a plain read.
@@ -62,10 +63,17 @@ _MACHINE_SQL = (
 
 # The chunk: events claimed from the queue, with what the summaries need derived once.
 _CHUNK_CTES = f"""
+-- Queue rows in order, each holding the ids one ingest statement stored, until they hold the
+-- chunk's number of events (the last row may take it past that).
 claimed AS (
-    DELETE FROM {QUEUE} WHERE event_id IN (
-        SELECT event_id FROM {QUEUE} WHERE event_id > %s ORDER BY event_id LIMIT %s
-    ) RETURNING event_id
+    DELETE FROM {QUEUE} WHERE id IN (
+        SELECT id FROM (
+            SELECT id, sum(cardinality(event_ids)) OVER (ORDER BY id) - cardinality(event_ids)
+                   AS before
+            FROM {QUEUE} WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+        ) AS q
+        WHERE before < %(limit)s
+    ) RETURNING id, event_ids
 ),
 rollup_chunk AS MATERIALIZED (
 SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.timestamp AS ts,
@@ -79,7 +87,7 @@ SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.times
        {_MACHINE_SQL} AS machine
 FROM {EVENTS} e
 -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the events table.
-WHERE e.id = ANY(ARRAY(SELECT event_id FROM claimed))
+WHERE e.id = ANY(ARRAY(SELECT unnest(event_ids) FROM claimed))
 )"""
 
 
@@ -318,7 +326,7 @@ ON CONFLICT (parent_kind, parent_id) DO UPDATE SET
 _CHUNK_SQL = (
     "WITH "
     + ",\n".join([_CHUNK_CTES, _SUMMARISE_CTES, _FAILURES_CTE, _LINKS_CTE, _PARENTS_CTE])
-    + "\nSELECT count(*), max(id) FROM rollup_chunk"
+    + "\nSELECT (SELECT count(*) FROM rollup_chunk), (SELECT max(id) FROM claimed)"
 )
 
 
@@ -331,13 +339,14 @@ class RollupResult:
 
 
 def summaries_apply_chunk(
-    *, after_event_id: int = 0, limit: int = CHUNK_EVENTS
+    *, after_queue_id: int = 0, limit: int = CHUNK_EVENTS
 ) -> tuple[int, int | None]:
-    """Summarise one chunk of queued events (ids above ``after_event_id``) in the caller's
-    transaction. Returns how many events it took and the highest id (None: none queued)."""
+    """Summarise one chunk of about ``limit`` queued events (from queue rows after
+    ``after_queue_id``) in the caller's transaction. Returns how many events it took and the
+    last queue row it took (None: none queued)."""
     # Prepared once per connection: planning this statement costs more than a small chunk.
     with hot_path_cursor() as cursor:
-        cursor.execute(_CHUNK_SQL, [after_event_id, limit], prepare=True)
+        cursor.execute(_CHUNK_SQL, {"after": after_queue_id, "limit": limit}, prepare=True)
         row = cursor.fetchone()
         assert row is not None
         taken, last_id = row
@@ -370,12 +379,12 @@ def _catch_up(*, chunk_events: int, time_budget: float | None) -> RollupResult:
                 if not cursor.fetchone()[0]:
                     result.ran = result.chunks > 0
                     return result
-            taken, last_id = summaries_apply_chunk(after_event_id=after, limit=chunk_events)
+            taken, last_id = summaries_apply_chunk(after_queue_id=after, limit=chunk_events)
         if last_id is None:
             if after == 0:
                 return result
-            # Within a pass, ids are claimed in increasing order (no rescan of the queue's
-            # dead rows); an event committed meanwhile with a lower id waits for one more
+            # Within a pass, queue rows are claimed in increasing id order (no rescan of the
+            # queue's dead rows); a row committed meanwhile with a lower id waits for one more
             # pass from the start, which ends the loop when it finds nothing.
             after = 0
             continue
@@ -414,5 +423,11 @@ def summaries_requeue_all() -> int:
         cursor.execute(
             f"TRUNCATE {SUMMARY}, {COUNTS}, {ACTIONS}, {FAILURES}, {LINKS}, {PARENTS}, {QUEUE}"
         )
-        cursor.execute(f"INSERT INTO {QUEUE} (event_id) SELECT id FROM {EVENTS}")
-        return cursor.rowcount
+        # Queue rows of a thousand events, in id order.
+        cursor.execute(
+            f"WITH queued AS (INSERT INTO {QUEUE} (event_ids) "
+            f"SELECT array_agg(id ORDER BY id) FROM {EVENTS} "
+            "GROUP BY id / 1000 ORDER BY id / 1000 RETURNING cardinality(event_ids) AS events) "
+            "SELECT COALESCE(sum(events), 0) FROM queued"
+        )
+        return int(cursor.fetchone()[0])
