@@ -161,11 +161,10 @@ class BacklogNotice:
     oldest_received_at: datetime
 
 
-def stale_backlog(now: datetime | None = None) -> BacklogNotice | None:
+def stale_backlog() -> BacklogNotice | None:
     """The summaries' backlog when it is old enough to tell the reader about, else None."""
     backlog = selectors.summaries_backlog()
-    now = now or datetime.now(UTC)
-    if backlog is None or now - backlog.oldest_received_at < BACKLOG_NOTICE_AFTER:
+    if backlog is None or datetime.now(UTC) - backlog.oldest_received_at < BACKLOG_NOTICE_AFTER:
         return None
     noun = "stored event" if backlog.events == 1 else "stored events"
     events = f"{'more than ' if backlog.capped else ''}{backlog.events:,} {noun}"
