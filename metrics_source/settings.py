@@ -97,6 +97,14 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
 )
+# Django turns psycopg's prepared statements off (prepare_threshold None) for the sake of
+# connection poolers, and then `execute(..., prepare=True)` is silently ignored: the ingest
+# INSERT was parsed and planned on every request. Its own cursors bind on the client and never
+# prepare, so a threshold that is never reached prepares exactly the hot-path statements that
+# ask for it (metrics_source.db). Off for a pooler in transaction mode that cannot keep
+# prepared statements (PgBouncer before 1.21).
+if env_bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
