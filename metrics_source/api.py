@@ -117,7 +117,8 @@ api.add_exception_handler(InterfaceError, _database_unavailable)
 # Segment-compatible tracking API
 # ------------------------------------------------------------------------------------------
 
-tracking = Router(tags=["tracking API"], auth=WriteKeyAuth())
+write_key_auth = WriteKeyAuth()
+tracking = Router(tags=["tracking API"], auth=write_key_auth)
 
 _CALL_SCHEMA = {
     "type": "object",

@@ -1,6 +1,12 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "metrics_source.settings")
-application = get_wsgi_application()
+# What django.core.wsgi.get_wsgi_application does, with the project's handler: it serves the
+# tracking API's hot endpoints without the middleware chain (metrics_source.fast_path).
+django.setup(set_prefix=False)
+
+from metrics_source.fast_path import MetricsSourceWSGIHandler  # noqa: E402 (needs setup)
+
+application = MetricsSourceWSGIHandler()

@@ -1,13 +1,17 @@
 """An unmodified Segment SDK (segment-analytics-python) pointed at a live server just works:
 its consumer thread batches the calls, POSTs /v1/batch over real HTTP, and every track call is
-stored exactly once with the SDK's own messageId."""
+stored exactly once with the SDK's own messageId. The server is Django's live server (the full
+middleware stack) and the project's own WSGI application (its fast path for the hot
+endpoints), both on the test database."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.signals import request_started
 from segment.analytics import Client
 
@@ -16,6 +20,36 @@ from metrics_source.models import Event
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TRACK_CALLS = 150  # more than one SDK batch (100 calls each)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # the test output is no access log
+        pass
+
+
+@pytest.fixture
+def project_server(transactional_db) -> Iterator[str]:
+    """metrics_source.wsgi.application over real HTTP on a free port, in threads of this
+    process (so on the test database); yields its base URL."""
+    from metrics_source.wsgi import application
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
+    server.set_app(application)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture(params=["live server", "project WSGI"])
+def server_url(request) -> str:
+    if request.param == "live server":
+        return request.getfixturevalue("live_server").url
+    return request.getfixturevalue("project_server")
 
 
 @pytest.fixture
@@ -41,12 +75,12 @@ def requests_seen():
 
 
 @pytest.mark.parametrize("use_gzip", [False, True], ids=["default", "gzip"])
-def test_sdk_calls_are_stored_exactly_once(live_server, source, requests_seen, use_gzip):
+def test_sdk_calls_are_stored_exactly_once(server_url, source, requests_seen, use_gzip):
     errors: list[Exception] = []
     options = {"gzip": True} if use_gzip else {}
     analytics = Client(
         source.write_key,
-        host=live_server.url,
+        host=server_url,
         on_error=lambda error, batch: errors.append(error),
         max_retries=0,  # a failure must show up here, not be retried for minutes
         timeout=10,
@@ -95,11 +129,11 @@ def test_sdk_calls_are_stored_exactly_once(live_server, source, requests_seen, u
     assert {r["encoding"] for r in uploads} == {"gzip" if use_gzip else ""}
 
 
-def test_sdk_with_an_unknown_key_gets_401_and_nothing_is_stored(live_server, source):
+def test_sdk_with_an_unknown_key_gets_401_and_nothing_is_stored(server_url, source):
     errors: list[Exception] = []
     analytics = Client(
         "msk_not-a-real-key",
-        host=live_server.url,
+        host=server_url,
         on_error=lambda error, batch: errors.append(error),
         max_retries=0,
         timeout=10,
