@@ -1,21 +1,22 @@
-"""The tracking API's two hot endpoints, served without Django's middleware chain, URL
-resolver and ninja's dispatch.
+"""The ingest endpoints, served without Django's middleware chain, URL resolver and ninja's
+dispatch.
 
-``POST /v1/track`` and ``POST /v1/batch`` carry nearly all the traffic. On the 2-core bench
-machine the layers around the endpoint cost more than the endpoint itself: about 1.8 ms of CPU
-per single-event request through the full stack against 0.85 ms straight to the same function.
-So the WSGI handler sends exactly these two requests to the endpoint functions in ``api``, and
-does here what the skipped layers do for them:
+``POST /v1/track``, ``POST /v1/batch`` and ``POST /webhooks/customerio/<slug>`` carry nearly all
+the traffic. On the 2-core bench machine the layers around the endpoint cost more than the
+endpoint itself: about 1.8 ms of CPU per single-event request through the full stack against
+0.85 ms straight to the same function. So the WSGI handler sends exactly these requests to the
+endpoint functions in ``api``, and does here what the skipped layers do for them:
 
 * ``ALLOWED_HOSTS`` (CommonMiddleware asks ``request.get_host()``);
-* the write-key auth and the exception handlers, as ninja runs them (``api.on_exception``);
+* the tracking API's write-key auth and the exception handlers, as ninja runs them
+  (``api.on_exception``);
 * the response headers of SecurityMiddleware, CommonMiddleware (Content-Length) and
   XFrameOptionsMiddleware, by their own ``process_response``;
 * the 4xx/5xx log line and the ``request_started``/``request_finished`` signals (those come
   from the WSGI handler itself, which is kept).
 
 The rest of the chain (sessions, CSRF, messages, static files, the admin's user) does nothing
-for a CSRF-exempt JSON endpoint that reads no cookie. Every other request, and these two when
+for a CSRF-exempt JSON endpoint that reads no cookie. Every other request, and these when
 ``SECURE_SSL_REDIRECT`` is on, takes the full stack. ``tests/test_fast_path.py`` checks that
 both give the same status, body and headers.
 """
@@ -23,6 +24,7 @@ both give the same status, body and headers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import cast
 
 from django.conf import settings
@@ -39,7 +41,22 @@ from metrics_source import api
 
 Endpoint = Callable[[HttpRequest], HttpResponse]
 
-_ENDPOINTS: dict[str, Endpoint] = {"/v1/track": api.track, "/v1/batch": api.batch}
+
+def _with_write_key(endpoint: Endpoint) -> Endpoint:
+    """The endpoint behind the tracking router's auth, which ninja runs before the view."""
+
+    def authenticated(request: HttpRequest) -> HttpResponse:
+        request.auth = api.write_key_auth(request)  # type: ignore[attr-defined]
+        return endpoint(request)
+
+    return authenticated
+
+
+_TRACKING: dict[str, Endpoint] = {
+    "/v1/track": _with_write_key(api.track),
+    "/v1/batch": _with_write_key(api.batch),
+}
+_WEBHOOK_PREFIX = "/webhooks/customerio/"
 
 
 def _never_called(request: HttpRequest) -> HttpResponse:
@@ -58,15 +75,20 @@ def fast_endpoint(request: HttpRequest) -> Endpoint | None:
     """The endpoint this request goes straight to, or None for the full stack."""
     if request.method != "POST" or settings.SECURE_SSL_REDIRECT:
         return None
-    return _ENDPOINTS.get(request.path_info)
+    path = request.path_info
+    endpoint = _TRACKING.get(path)
+    if endpoint is None and path.startswith(_WEBHOOK_PREFIX):
+        slug = path[len(_WEBHOOK_PREFIX) :]
+        # What ninja's {slug} matches: one non-empty path segment.
+        if slug and "/" not in slug:
+            endpoint = partial(api.customerio_webhook, slug=slug)
+    return endpoint
 
 
 def _endpoint_response(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     try:
         request.get_host()  # DisallowedHost for a Host not in ALLOWED_HOSTS, as the stack does
         try:
-            source = api.write_key_auth(request)
-            request.auth = source  # type: ignore[attr-defined]
             return endpoint(request)
         except Exception as error:
             # ninja's own path: our handlers (AuthError, BodyError, database down) answer,

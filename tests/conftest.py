@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from django.test import Client
+from django.test.client import ClientHandler
 
+from metrics_source.fast_path import FastPathMixin
 from metrics_source.models import Source
 from metrics_source.sources import source_create
 
@@ -56,3 +59,22 @@ def basic_auth(write_key: str) -> str:
     import base64
 
     return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+class FastClientHandler(FastPathMixin, ClientHandler):
+    """Django's test handler with the project's fast path, as metrics_source.wsgi has it."""
+
+
+def make_client(route: str) -> Client:
+    """A test client whose requests take the full Django stack, or the project's fast path for
+    the ingest endpoints (what the WSGI application serves them with)."""
+    client = Client()
+    if route == "fast path":
+        client.handler = FastClientHandler(enforce_csrf_checks=False)
+    return client
+
+
+@pytest.fixture(params=["full stack", "fast path"])
+def both_routes_client(request) -> Client:
+    """The test client, once per route an ingest request can take."""
+    return make_client(request.param)

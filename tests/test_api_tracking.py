@@ -15,6 +15,13 @@ from tests.conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def client(both_routes_client):
+    """Every test here runs through the full Django stack and through the fast path."""
+    return both_routes_client
+
+
 NON_METRIC_TYPES = ("identify", "page", "screen", "group", "alias")
 
 

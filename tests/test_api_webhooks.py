@@ -16,6 +16,13 @@ from tests.conftest import cio_signature_headers
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def client(both_routes_client):
+    """Every test here runs through the full Django stack and through the fast path."""
+    return both_routes_client
+
+
 # Customer.io's official examples, byte for byte as published.
 OFFICIAL_SUBSCRIBED = b"""{"metric":"subscribed","event_id":"01E4C4CT6YDC7Y5M7FE1GWWPQJ","object_type":"customer","timestamp":1613063089,
  "data":{"customer_id":"0200000001","email_address":"test@example.com",

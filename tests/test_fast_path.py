@@ -8,24 +8,17 @@ import gzip
 import orjson
 import pytest
 from django.test import Client, RequestFactory
-from django.test.client import ClientHandler
 
-from metrics_source.fast_path import FastPathMixin, fast_endpoint
+from metrics_source.fast_path import fast_endpoint
 from metrics_source.models import Event
-from tests.conftest import basic_auth
+from tests.conftest import basic_auth, cio_signature_headers, make_client
 
 pytestmark = pytest.mark.django_db
 
 
-class FastClientHandler(FastPathMixin, ClientHandler):
-    """Django's test handler with the project's fast path, as metrics_source.wsgi has it."""
-
-
 @pytest.fixture
 def clients() -> dict[str, Client]:
-    fast = Client()
-    fast.handler = FastClientHandler(enforce_csrf_checks=False)
-    return {"full": Client(), "fast": fast}
+    return {"full": make_client("full stack"), "fast": make_client("fast path")}
 
 
 def call(event="Email Opened", message_id=None, **fields):
@@ -150,6 +143,18 @@ def test_the_fast_path_skips_the_middleware_chain(clients, source):
     fast = send(clients["fast"], "/v1/track", call(message_id="m-fast"), auth)
     assert hasattr(full.wsgi_request, "session")
     assert not hasattr(fast.wsgi_request, "session")
+    body = orjson.dumps(
+        {"event_id": "w-1", "object_type": "email", "metric": "opened", "timestamp": 1_700_000_000,
+         "data": {"customer_id": "u-1", "delivery_id": "d-1", "identifiers": {"id": "u-1"}}}
+    )  # fmt: skip
+    webhook = clients["fast"].post(
+        f"/webhooks/customerio/{source.source.slug}",
+        body,
+        content_type="application/json",
+        headers=cio_signature_headers(source.secret, body),
+    )
+    assert webhook.status_code == 200, webhook.content
+    assert not hasattr(webhook.wsgi_request, "session")
     # Anything else goes through the full stack on the fast client too.
     identify = send(clients["fast"], "/v1/identify", {"userId": "u"}, auth)
     assert identify.status_code == 200 and hasattr(identify.wsgi_request, "session")
@@ -165,5 +170,8 @@ def test_which_requests_take_the_fast_path(settings):
     assert fast_endpoint(factory.get("/v1/track")) is None
     assert fast_endpoint(factory.post("/v1/track/")) is None
     assert fast_endpoint(factory.post("/v1/identify")) is None
+    assert fast_endpoint(factory.post("/webhooks/customerio/main")) is not None
+    assert fast_endpoint(factory.post("/webhooks/customerio/")) is None
+    assert fast_endpoint(factory.post("/webhooks/customerio/main/extra")) is None
     settings.SECURE_SSL_REDIRECT = True  # the redirect is SecurityMiddleware's: keep it
     assert fast_endpoint(factory.post("/v1/track")) is None
