@@ -4,7 +4,7 @@ import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "metrics_source.settings")
 # What django.core.wsgi.get_wsgi_application does, with the project's handler: it serves the
-# tracking API's hot endpoints without the middleware chain (metrics_source.fast_path).
+# ingest endpoints (tracking API and webhooks) without the middleware chain (fast_path).
 django.setup(set_prefix=False)
 
 from metrics_source.fast_path import MetricsSourceWSGIHandler  # noqa: E402 (needs setup)
