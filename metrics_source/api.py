@@ -8,7 +8,6 @@ bad event must not fail its whole batch.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from metrics_source import catalog
 from metrics_source.auth import (
     AuthError,
+    source_for_webhook_slug,
     source_for_write_key,
     verify_customerio_signature,
     write_key_from_authorization,
@@ -277,22 +277,6 @@ for _call_type in ("identify", "page", "screen", "group", "alias"):
 webhooks = Router(tags=["reporting webhooks"])
 
 
-# What a SlugField accepts; anything else (a NUL byte, a very long path) names no source and
-# must not reach the database, which would refuse it with an error instead of "not found".
-_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
-
-
-def _webhook_source(slug: str) -> Source:
-    source = Source.objects.filter(slug=slug).first() if _SLUG.fullmatch(slug) else None
-    if source is None:
-        raise AuthError(401, "unknown source")
-    if not source.enabled:
-        raise AuthError(403, "this source is disabled")
-    if not source.webhook_signing_secret:
-        raise AuthError(403, "this source has no webhook signing secret; set it in the admin")
-    return source
-
-
 @webhooks.post(
     "/customerio/{slug}",
     response={
@@ -307,7 +291,7 @@ def _webhook_source(slug: str) -> Source:
     summary="Receive one Customer.io reporting webhook (signed with X-CIO-Signature)",
 )
 def customerio_webhook(request: HttpRequest, slug: str):
-    source = _webhook_source(slug)
+    source = source_for_webhook_slug(slug)
     data = read_body(request, limit=MAX_WEBHOOK_BYTES)  # size and type checks before the HMAC
     sent_at = verify_customerio_signature(
         secret=source.webhook_signing_secret,

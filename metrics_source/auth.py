@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from metrics_source.db import hot_path_cursor
+from metrics_source.db import hot_path_rows
 from metrics_source.models import Source
 
 WRITE_KEY_PREFIX = "msk_"
@@ -59,6 +60,7 @@ _SOURCE_BY_KEY_HASH = (
 )
 
 
+# In the model's field order, as Model.from_db takes them.
 _SOURCE_FIELDS = ["id", "name", "enabled"]
 
 # Per-process cache of write-key digest -> (monotonic expiry, the source's row). Every tracking
@@ -92,9 +94,8 @@ def _source_row_by_key_hash(key_hash: str) -> tuple[Any, ...] | None:
     if cached is not None and cached[0] > now:
         return cached[1]
     # Plain SQL: it skips the ORM's per-query compile cost.
-    with hot_path_cursor() as cursor:
-        cursor.execute(_SOURCE_BY_KEY_HASH, [key_hash], prepare=True)
-        row = cursor.fetchone()
+    rows = hot_path_rows(_SOURCE_BY_KEY_HASH, [key_hash])
+    row = rows[0] if rows else None
     if row is None:
         _SOURCE_CACHE.pop(key_hash, None)
     elif ttl > 0:
@@ -123,6 +124,34 @@ def source_for_write_key(write_key: str | None) -> Source:
         raise AuthError(401, "unknown write key")
     if not source.enabled:
         raise AuthError(403, "this source is disabled")
+    return source
+
+
+# What a SlugField accepts; anything else (a NUL byte, a very long path) names no source and
+# must not reach the database, which would refuse it with an error instead of "not found".
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+# In the model's field order, as Model.from_db takes them.
+_WEBHOOK_SOURCE_FIELDS = ["id", "name", "webhook_signing_secret", "enabled"]
+_SOURCE_BY_SLUG = (
+    f"SELECT {', '.join(_WEBHOOK_SOURCE_FIELDS)} FROM {Source._meta.db_table} WHERE slug = %s"  # noqa: S608
+)
+
+
+def source_for_webhook_slug(slug: str) -> Source:
+    """The enabled source that ``/webhooks/customerio/<slug>`` names, with its signing secret;
+    AuthError (401 unknown, 403 disabled or without a secret) otherwise.
+
+    Plain SQL through hot_path_rows, as the write-key lookup: no ORM compile per request, and
+    a connection the server ended since the last request is replaced instead of failing it.
+    """
+    rows = hot_path_rows(_SOURCE_BY_SLUG, [slug]) if _SLUG.fullmatch(slug) else []
+    if not rows:
+        raise AuthError(401, "unknown source")
+    source = Source.from_db(None, _WEBHOOK_SOURCE_FIELDS, rows[0])
+    if not source.enabled:
+        raise AuthError(403, "this source is disabled")
+    if not source.webhook_signing_secret:
+        raise AuthError(403, "this source has no webhook signing secret; set it in the admin")
     return source
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from django.db import transaction
 
-from metrics_source.db import hot_path_cursor
+from metrics_source.db import hot_path_rows
 from metrics_source.mapping import (
     EventRow,
     MappingError,
@@ -143,9 +143,9 @@ def events_store(*, rows: list[EventRow], source: Source | None, origin: Origin)
         # Transposed: one list per column (psycopg sends lists, not tuples, as arrays).
         columns = zip(*map(_ROW_VALUES, rows), strict=True)
         sql, params = _INSERT_MANY_SQL, head + [list(column) for column in columns]
-    with hot_path_cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
-        stored = dict(cursor.fetchall())
+    # Safe to run twice (hot_path_rows retries once on a lost connection): a row the first
+    # run stored is a duplicate the second time.
+    stored = dict(hot_path_rows(sql, params))
     if stored:
         # Forwarding and the rollup take new events in bulk; this only nudges them (throttled,
         # never fails).

@@ -1,0 +1,145 @@
+"""When PostgreSQL ends a web process's connection between requests (a server restart, a
+failover, an idle timeout, ``pg_terminate_backend``), the next ingest request reconnects and
+succeeds instead of failing: the ingest endpoints skip Django's per-request health check, so
+the loss first shows in their own statement, which runs once more on a fresh connection."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import psycopg
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from metrics_source.auth import write_key_cache_clear
+from metrics_source.ingest import events_store
+from metrics_source.mapping import row_from_call
+from metrics_source.models import Event, Origin
+from tests.conftest import basic_auth, cio_signature_headers, make_client
+
+
+def _admin_url() -> str:
+    settings = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=settings["HOST"] or "",
+        port=str(settings["PORT"] or ""),
+        user=settings["USER"] or "",
+        password=settings["PASSWORD"] or "",
+        dbname=settings["NAME"],
+    )
+
+
+def _end_our_session() -> int:
+    """Have the server end this process's database session, as a restart would; return the
+    ended session's backend pid."""
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        # pg_terminate_backend only signals: wait until the session is gone.
+        for _ in range(100):
+            gone = not admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+            if gone:
+                break
+            time.sleep(0.05)
+    return pid
+
+
+def _track_body() -> tuple[str, bytes]:
+    message_id = f"loss-{uuid.uuid4()}"
+    body = {"userId": "u1", "event": "Email Opened", "messageId": message_id,
+            "properties": {"delivery_id": f"d-{uuid.uuid4()}"}}  # fmt: skip
+    return message_id, orjson.dumps(body)
+
+
+@pytest.fixture(params=["full stack", "fast path"])
+def client(request):
+    return make_client(request.param)
+
+
+def test_track_after_the_session_was_ended_is_stored(transactional_db, client, make_source):
+    created = make_source("loss")
+    message_id, body = _track_body()
+    # The first request caches the write key: the second request's only statement is the insert.
+    _, first_body = _track_body()
+    auth = basic_auth(created.write_key)
+    first = client.post("/v1/track", first_body, "application/json", HTTP_AUTHORIZATION=auth)
+    assert first.status_code == 200, first.content
+
+    ended = _end_our_session()
+    response = client.post("/v1/track", body, "application/json", HTTP_AUTHORIZATION=auth)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["stored"] == 1
+    assert Event.objects.filter(message_id=message_id).count() == 1
+    assert connection.connection.info.backend_pid != ended
+
+
+def test_batch_after_the_session_was_ended_with_a_cold_key_cache(
+    transactional_db, client, make_source
+):
+    # Nothing cached: the write-key lookup is the statement that meets the lost connection.
+    created = make_source("loss-cold")
+    write_key_cache_clear()
+    ids = [f"loss-{uuid.uuid4()}" for _ in range(3)]
+    body = orjson.dumps(
+        {"batch": [{"userId": "u1", "event": "Email Sent", "messageId": m} for m in ids]}
+    )
+    connection.ensure_connection()
+    _end_our_session()
+
+    response = client.post(
+        "/v1/batch", body, "application/json", HTTP_AUTHORIZATION=basic_auth(created.write_key)
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["stored"] == 3
+    assert Event.objects.filter(message_id__in=ids).count() == 3
+
+
+def test_webhook_after_the_session_was_ended_is_stored(transactional_db, client, make_source):
+    created = make_source("loss-hook", secret="loss-secret")
+    event_id = f"01LOSS{uuid.uuid4().hex[:20].upper()}"
+    payload = {
+        "event_id": event_id,
+        "object_type": "email",
+        "metric": "opened",
+        "timestamp": int(time.time()),
+        "data": {"customer_id": "u1", "delivery_id": "d1", "identifiers": {"id": "u1"}},
+    }
+    body = orjson.dumps(payload)
+    connection.ensure_connection()
+    _end_our_session()
+
+    response = client.post(
+        f"/webhooks/customerio/{created.source.slug}",
+        body,
+        "application/json",
+        headers=cio_signature_headers("loss-secret", body),
+    )
+
+    assert response.status_code == 200, response.content
+    assert Event.objects.filter(message_id=event_id).count() == 1
+
+
+def test_inside_a_transaction_the_loss_is_raised_not_retried(transactional_db):
+    # Other statements of the transaction went with the session: running this one alone on a
+    # new connection would commit part of a transaction.
+    _, row = row_from_call(
+        {"type": "track", "userId": "u1", "event": "Email Sent", "messageId": "in-tx"},
+        received_at=datetime.now(UTC),
+        raw_json="{}",
+    )
+    connection.ensure_connection()
+    try:
+        with pytest.raises(OperationalError), transaction.atomic():
+            _end_our_session()
+            events_store(rows=[row], source=None, origin=Origin.TRACK)
+    finally:
+        connection.close()
+    assert not Event.objects.filter(message_id="in-tx").exists()
