@@ -18,8 +18,10 @@ from tests.payloads import track_call
 
 pytestmark = pytest.mark.django_db
 
-# Two days ago, on the hour: inside every preset period but 24 h.
-BASE = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+# 01:00 UTC two days ago: inside every preset period but 24 h, and early enough in its day
+# that all the sample's events (81 minutes of them) fall on that one day whatever the time of
+# the run (two days ago at 23:00 would split the daily series over two days).
+BASE = (datetime.now(UTC) - timedelta(days=2)).replace(hour=1, minute=0, second=0, microsecond=0)
 
 
 def at(minutes: int) -> str:
