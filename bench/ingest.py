@@ -11,7 +11,10 @@ loopback port against the bench database, then measures, on the same generated e
 * ``/v1/batch`` with 100 events per request, from several client processes;
 * ``/v1/track`` with one event per request, from several client processes.
 
-It prints events/s for each and the ratio to the baseline. Never part of the test run.
+It prints events/s for each, the ratio to the baseline, and the CPU its own clients spent per
+request (they share the machine's cores with the server). ``--worker-class`` and ``--threads``
+try other gunicorn workers (the clients keep connections open where the server does). Never
+part of the test run.
 
 The dashboard's rollup runs beside the server throughout (as the Celery worker would run it),
 competing for the same cores, so the figures include the cost of keeping the summaries
@@ -190,30 +193,60 @@ def _request_bytes(port: int, path: str, auth: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+def _read_answer(sock: socket.socket) -> tuple[bytes, bool]:
+    """One HTTP/1.1 answer: (its status line, whether the connection stays open)."""
+    data = bytearray()
+    while (split := data.find(b"\r\n\r\n")) < 0:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-answer")
+        data += chunk
+    head = bytes(data[:split]).lower()
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name == b"content-length":
+            length = int(value)
+    missing = split + 4 + length - len(data)
+    while missing > 0:
+        chunk = sock.recv(max(missing, 65536))
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-answer")
+        missing -= len(chunk)
+    return bytes(data[: data.find(b"\r\n")]), b"connection: close" not in head
+
+
 def _client(port: int, requests: list[bytes], barrier, results) -> None:
-    """Send each request, already in wire form, and read its answer to the end.
+    """Send each request, already in wire form, and read its answer.
 
     A lean client on purpose: it shares the two cores with the server it measures, and
     http.client spent 0.6 to 0.7 ms of CPU per request composing and parsing what is here
-    prepared before the clock starts. gunicorn's sync worker closes the connection after each
-    answer, so each request has its own connection, as with any client of it.
+    prepared before the clock starts. It keeps the connection open when the server does, as
+    SDKs do; gunicorn's sync worker closes it after each answer, so there each request has its
+    own connection, as with any client of it.
     """
     errors = 0
+    sock = None
     barrier.wait()
     cpu_started = time.process_time()
     for request in requests:
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-            sock.sendall(request)
-            answer = bytearray()
-            while chunk := sock.recv(65536):
-                answer += chunk
-        if not answer.startswith(b"HTTP/1.1 200 "):
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        sock.sendall(request)
+        status, keep_alive = _read_answer(sock)
+        if not status.startswith(b"HTTP/1.1 200 "):
             errors += 1
+        if not keep_alive:
+            sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
     results.put((errors, time.process_time() - cpu_started))
 
 
 def drive(port: int, path: str, auth: str, bodies: list[bytes], clients: int) -> Driven:
-    """Send the bodies from `clients` processes, one connection per request."""
+    """Send the bodies from `clients` processes (each on one connection while the server
+    keeps it open)."""
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(clients + 1)
     results = ctx.Queue()
@@ -238,11 +271,13 @@ def drive(port: int, path: str, auth: str, bodies: list[bytes], clients: int) ->
 # ---------------------------------------------------------------------------------------
 
 
-def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
+def start_server(
+    env: dict, port: int, workers: int, worker_class: str = "sync", threads: int = 1
+) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "gunicorn", "metrics_source.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
-        "--log-level", "warning", "--no-control-socket",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", worker_class,
+        "--threads", str(threads), "--log-level", "warning", "--no-control-socket",
     ]  # fmt: skip
     # As `make run` serves: no access log (gunicorn's default). Writing one to /dev/null still
     # formats every line, about 3 % of a worker's time on single events.
@@ -296,6 +331,8 @@ def main() -> None:
     parser.add_argument("--track-events", type=int, default=8_000, help="events for /v1/track")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=3, help="client processes")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--no-rollup", action="store_true", help="leave the dashboard's rollup out")
     parser.add_argument(
         "--events-per-delivery",
@@ -341,7 +378,7 @@ def main() -> None:
           f"{baseline:10,.0f} events/s")  # fmt: skip
 
     port = free_port()
-    server = start_server(env, port, args.workers)
+    server = start_server(env, port, args.workers, args.worker_class, args.threads)
     rollup = None if args.no_rollup else start_rollup(env)
     try:
         sent_at = datetime.now(UTC).isoformat()
