@@ -202,18 +202,23 @@ def _read_answer(sock: socket.socket) -> tuple[bytes, bool]:
             raise ConnectionError("the server closed the connection mid-answer")
         data += chunk
     head = bytes(data[:split]).lower()
-    length = 0
+    status = bytes(data[: data.find(b"\r\n")])
+    length = None
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name == b"content-length":
             length = int(value)
+    if length is None:  # no length given (chunked, say): read to the end, then reconnect
+        while sock.recv(65536):
+            pass
+        return status, False
     missing = split + 4 + length - len(data)
     while missing > 0:
         chunk = sock.recv(max(missing, 65536))
         if not chunk:
             raise ConnectionError("the server closed the connection mid-answer")
         missing -= len(chunk)
-    return bytes(data[: data.find(b"\r\n")]), b"connection: close" not in head
+    return status, b"connection: close" not in head
 
 
 def _client(port: int, requests: list[bytes], barrier, results) -> None:
