@@ -11,10 +11,13 @@ loopback port against the bench database, then measures, on the same generated e
 * ``/v1/batch`` with 100 events per request, from several client processes;
 * ``/v1/track`` with one event per request, from several client processes.
 
-It prints events/s for each, the ratio to the baseline, and the CPU its own clients spent per
-request (they share the machine's cores with the server). ``--worker-class`` and ``--threads``
-try other gunicorn workers (the clients keep connections open where the server does). Never
-part of the test run.
+It prints events/s for each, the ratio to the baseline, the CPU its own clients spent per
+request (they share the machine's cores with the server), and the server side's CPU per event
+or request, from ``/proc``: the gunicorn workers, the bench database's PostgreSQL backends
+(when PostgreSQL runs on this machine; with the rollup on, its backend too) and the rollup's own
+process. CPU per event drifts less than throughput on a machine whose speed drifts.
+``--worker-class`` and ``--threads`` try other gunicorn workers (the clients keep connections
+open where the server does). Never part of the test run.
 
 The dashboard's rollup runs beside the server throughout (as the Celery worker would run it),
 competing for the same cores, so the figures include the cost of keeping the summaries
@@ -272,6 +275,83 @@ def drive(port: int, path: str, auth: str, bodies: list[bytes], clients: int) ->
 
 
 # ---------------------------------------------------------------------------------------
+# Server CPU (steadier than throughput on a machine whose speed drifts)
+# ---------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (those gone meanwhile count nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
+def _local_backends(db_url: str) -> list[int]:
+    """The bench database's PostgreSQL backends, when PostgreSQL runs on this machine."""
+    with psycopg.connect(psycopg_url(db_url), autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )]  # fmt: skip
+    local = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                local.append(pid)
+        except OSError:
+            pass
+    return local
+
+
+@dataclass(frozen=True)
+class ServerCpu:
+    """What the server side spent during one run of requests, in seconds of CPU."""
+
+    web: float
+    postgres: float | None  # None: PostgreSQL is not on this machine
+    rollup: float
+
+    def describe(self, units: int, unit: str) -> str:
+        parts = [f"web workers {self.web / units * 1e6:,.0f} us"]
+        if self.postgres is not None:
+            parts.append(f"PostgreSQL {self.postgres / units * 1e6:,.0f} us")
+        if self.rollup:
+            parts.append(f"rollup process {self.rollup / units * 1e6:,.0f} us")
+        return f"  server CPU per {unit}: " + ", ".join(parts)
+
+
+def measure_server_cpu(server: subprocess.Popen, rollup: subprocess.Popen | None, db_url: str):
+    """Start measuring; call the returned function after the run for its ServerCpu."""
+    web = _children(server.pid)
+    backends = _local_backends(db_url)
+    own = [rollup.pid] if rollup is not None else []
+    before = (_cpu_seconds(web), _cpu_seconds(backends), _cpu_seconds(own))
+
+    def finish() -> ServerCpu:
+        return ServerCpu(
+            web=_cpu_seconds(web) - before[0],
+            postgres=_cpu_seconds(backends) - before[1] if backends else None,
+            rollup=_cpu_seconds(own) - before[2],
+        )
+
+    return finish
+
+
+# ---------------------------------------------------------------------------------------
 # Server
 # ---------------------------------------------------------------------------------------
 
@@ -396,19 +476,27 @@ def main() -> None:
             orjson.dumps({"batch": [make_event(n, start) for n in range(100)]}) for _ in range(6)
         ]
         drive(port, "/v1/batch", auth, warm, args.clients)
+        if rollup is not None:
+            rollup_lag(bench_url)  # the rollup's connection is open before measuring starts
+        server_cpu = measure_server_cpu(server, rollup, bench_url)
         driven = drive(port, "/v1/batch", auth, batches, args.clients)
+        batch_cpu = server_cpu()
         batch_rate = len(batch_events) / driven.seconds
         print(f"/v1/batch 100 events per request, {args.clients} clients, {args.workers} workers: "
               f"{batch_rate:10,.0f} events/s  ({batch_rate / baseline:.0%} of COPY; "
               f"{driven.failed} failed requests; clients' CPU "
               f"{driven.client_cpu_per_request * 1e6:,.0f} us per request)")  # fmt: skip
+        print(batch_cpu.describe(len(batch_events), "event"))
 
         singles = [orjson.dumps(e) for e in track_events]
+        server_cpu = measure_server_cpu(server, rollup, bench_url)
         driven = drive(port, "/v1/track", auth, singles, args.clients)
+        track_cpu = server_cpu()
         track_rate = len(singles) / driven.seconds
         print(f"/v1/track 1 event per request,  {args.clients} clients, {args.workers} workers: "
               f"{track_rate:10,.0f} requests/s ({driven.failed} failed requests; clients' CPU "
               f"{driven.client_cpu_per_request * 1e6:,.0f} us per request)")  # fmt: skip
+        print(track_cpu.describe(len(singles), "request"))
 
         if rollup is not None:
             lag = rollup_lag(bench_url)
