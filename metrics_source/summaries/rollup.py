@@ -96,9 +96,9 @@ def _first_of(values: str, order: str = "ts") -> str:
     return f"(array_agg({values} ORDER BY {order}) FILTER (WHERE {values} IS NOT NULL))[1]"
 
 
-def _first_time_aggregate(column: str, metric: str, human: bool) -> str:
+def _first_time_aggregate(metric: str, human: bool) -> str:
     condition = f"metric = '{metric}'" + (" AND NOT machine" if human else "")
-    return f"min(ts) FILTER (WHERE {condition}) AS {column}"
+    return f"min(ts) FILTER (WHERE {condition})"
 
 
 _FT_COLUMNS = [ft.column for ft in FIRST_TIMES]
@@ -122,31 +122,34 @@ _SUMMARY_COLUMNS = [
     "machine_clicks",
     *_FT_COLUMNS,
 ]
+_SUMMARY_EXPRESSIONS = [
+    "delivery_id",
+    # A delivery's events all name the same source, channel, parent, action, person,
+    # recipient and subject; min() is the cheap way to take that one value (and a stable
+    # choice should they ever disagree). The parent id is taken from events naming a kind.
+    "min(source_id)",
+    "min(channel)",
+    "COALESCE(min(parent_kind) FILTER (WHERE parent_kind <> ''), '')",
+    "COALESCE(min(parent_id) FILTER (WHERE parent_kind <> ''), 0)",
+    "min(action_id)",
+    "min(person_id)",
+    "min(recipient)",
+    "min(subject)",
+    # Failures differ (deferred, then bounced): the earliest one's reason.
+    _first_of("failure_message"),
+    "min(ts)",
+    "max(ts)",
+    "count(*)",
+    "count(*) FILTER (WHERE metric = 'opened')",
+    "count(*) FILTER (WHERE metric = 'opened' AND machine)",
+    "count(*) FILTER (WHERE metric = 'clicked')",
+    "count(*) FILTER (WHERE metric = 'clicked' AND machine)",
+    *(_first_time_aggregate(ft.metric.value, ft.human) for ft in FIRST_TIMES),
+]
+# Each named as its column: the update reads them by name, the insert in this order.
 _SUMMARY_SELECT = ",\n       ".join(
-    [
-        "delivery_id",
-        # A delivery's events all name the same source, channel, parent, action, person,
-        # recipient and subject; min() is the cheap way to take that one value (and a stable
-        # choice should they ever disagree). The parent id is taken from events naming a kind.
-        "min(source_id)",
-        "min(channel)",
-        "COALESCE(min(parent_kind) FILTER (WHERE parent_kind <> ''), '')",
-        "COALESCE(min(parent_id) FILTER (WHERE parent_kind <> ''), 0)",
-        "min(action_id)",
-        "min(person_id)",
-        "min(recipient)",
-        "min(subject)",
-        # Failures differ (deferred, then bounced): the earliest one's reason.
-        _first_of("failure_message"),
-        "min(ts)",
-        "max(ts)",
-        "count(*)",
-        "count(*) FILTER (WHERE metric = 'opened')",
-        "count(*) FILTER (WHERE metric = 'opened' AND machine)",
-        "count(*) FILTER (WHERE metric = 'clicked')",
-        "count(*) FILTER (WHERE metric = 'clicked' AND machine)",
-        *(_first_time_aggregate(ft.column, ft.metric.value, ft.human) for ft in FIRST_TIMES),
-    ]
+    f"{expression} AS {column}"
+    for expression, column in zip(_SUMMARY_EXPRESSIONS, _SUMMARY_COLUMNS, strict=True)
 )
 _KEEP_FIRST = ("action_id", "person_id", "recipient", "subject", "failure_message")
 _ADD = ("events", "opens", "machine_opens", "clicks", "machine_clicks")
@@ -176,10 +179,10 @@ _UNPIVOT = (
 )
 _KEY = "basis, bucket, channel, metric, parent_kind, parent_id, source_id"
 _ACTION_KEY = "parent_kind, parent_id, basis, bucket, action_id, channel, metric, source_id"
-_COHORT_EVENTS = "CASE v.metric WHEN 'opened' THEN c.opens WHEN 'clicked' THEN c.clicks ELSE 1 END"
+_COHORT_EVENTS = "CASE r.metric WHEN 'opened' THEN r.opens WHEN 'clicked' THEN r.clicks ELSE 1 END"
 _COHORT_MACHINE = (
-    "CASE v.metric WHEN 'opened' THEN c.machine_opens "
-    "WHEN 'clicked' THEN c.machine_clicks ELSE 0 END"
+    "CASE r.metric WHEN 'opened' THEN r.machine_opens "
+    "WHEN 'clicked' THEN r.machine_clicks ELSE 0 END"
 )
 
 # Summaries and counts in one statement: every CTE sees the same snapshot, so `old` is each
@@ -192,39 +195,62 @@ old AS (
         SELECT DISTINCT delivery_id FROM rollup_chunk WHERE delivery_id IS NOT NULL
     ))
 ),
-new AS (
-    INSERT INTO {SUMMARY} AS s ({", ".join(_SUMMARY_COLUMNS)})
+chunk_summary AS MATERIALIZED (
     SELECT {_SUMMARY_SELECT}
     FROM rollup_chunk WHERE delivery_id IS NOT NULL
     GROUP BY delivery_id
+),
+-- The rollup is the summaries' only writer, one at a time under its lock, so `old` tells which
+-- deliveries are new: those are plain inserts (ON CONFLICT would first look each one up in the
+-- primary key and insert it speculatively) and the others plain updates.
+inserted AS (
+    INSERT INTO {SUMMARY} ({", ".join(_SUMMARY_COLUMNS)})
+    SELECT * FROM chunk_summary c
+    WHERE NOT EXISTS (SELECT FROM old WHERE old.delivery_id = c.delivery_id)
     ORDER BY delivery_id
-    ON CONFLICT (delivery_id) DO UPDATE SET
+    RETURNING *
+),
+updated AS (
+    UPDATE {SUMMARY} AS s SET
     {_SUMMARY_UPDATE}
+    FROM chunk_summary AS excluded
+    WHERE s.delivery_id = excluded.delivery_id
+      AND s.delivery_id = ANY(ARRAY(SELECT delivery_id FROM old))
     RETURNING s.*
+),
+new AS (
+    SELECT * FROM inserted UNION ALL SELECT * FROM updated
 ),
 contributions AS (
     SELECT -1 AS sign, * FROM old
     UNION ALL
     SELECT 1 AS sign, * FROM new
 ),
+-- Each contribution's first times, unpivoted once (before the two bases double the rows).
+reached AS MATERIALIZED (
+    SELECT c.sign, c.channel, c.parent_kind, c.parent_id, c.source_id, c.action_id, c.sent_at,
+           c.created_at, c.opens, c.machine_opens, c.clicks, c.machine_clicks,
+           v.metric, v.at, v.human
+    FROM contributions c {_UNPIVOT}
+    WHERE v.at IS NOT NULL
+),
 deltas AS (
     -- Unique deliveries in the hour each metric was first reached (event basis) and, for the
     -- send-date cohort, in the hour they were sent (or first seen), with the cohort's event
     -- counts. Both bases from one unpivot of each contribution.
     SELECT b.basis,
-           date_trunc('hour', CASE WHEN b.basis = {Basis.EVENT} THEN v.at
-                                   ELSE COALESCE(c.sent_at, c.created_at) END) AS bucket,
-           c.channel, v.metric, c.parent_kind, c.parent_id, c.source_id,
-           COALESCE(c.action_id, 0) AS action_id,
-           CASE WHEN b.basis = {Basis.EVENT} OR v.human THEN 0
-                ELSE c.sign * {_COHORT_EVENTS} END AS events,
-           CASE WHEN b.basis = {Basis.EVENT} OR v.human THEN 0
-                ELSE c.sign * {_COHORT_MACHINE} END AS machine_events,
-           CASE WHEN v.human THEN 0 ELSE c.sign END AS deliveries,
-           CASE WHEN v.human THEN c.sign ELSE 0 END AS human_deliveries
-    FROM contributions c {_UNPIVOT}
+           date_trunc('hour', CASE WHEN b.basis = {Basis.EVENT} THEN r.at
+                                   ELSE COALESCE(r.sent_at, r.created_at) END) AS bucket,
+           r.channel, r.metric, r.parent_kind, r.parent_id, r.source_id,
+           COALESCE(r.action_id, 0) AS action_id,
+           CASE WHEN b.basis = {Basis.EVENT} OR r.human THEN 0
+                ELSE r.sign * {_COHORT_EVENTS} END AS events,
+           CASE WHEN b.basis = {Basis.EVENT} OR r.human THEN 0
+                ELSE r.sign * {_COHORT_MACHINE} END AS machine_events,
+           CASE WHEN r.human THEN 0 ELSE r.sign END AS deliveries,
+           CASE WHEN r.human THEN r.sign ELSE 0 END AS human_deliveries
+    FROM reached r
     CROSS JOIN (VALUES ({Basis.EVENT}), ({Basis.SENT})) AS b(basis)
-    WHERE v.at IS NOT NULL
     UNION ALL
     -- Every event, in its own hour; an event without a delivery is its own unit.
     SELECT b.basis, date_trunc('hour', ts), channel, metric, parent_kind, parent_id, source_id,
@@ -342,8 +368,9 @@ def summaries_apply_chunk(
     *, after_queue_id: int = 0, limit: int = CHUNK_EVENTS
 ) -> tuple[int, int | None]:
     """Summarise one chunk of about ``limit`` queued events (from queue rows after
-    ``after_queue_id``) in the caller's transaction. Returns how many events it took and the
-    last queue row it took (None: none queued)."""
+    ``after_queue_id``) in the caller's transaction, which holds the rollup lock (the statement
+    counts on being the summaries' only writer). Returns how many events it took and the last
+    queue row it took (None: none queued)."""
     # Prepared once per connection: planning this statement costs more than a small chunk.
     with hot_path_cursor() as cursor:
         cursor.execute(_CHUNK_SQL, {"after": after_queue_id, "limit": limit}, prepare=True)
