@@ -186,7 +186,7 @@ _COHORT_MACHINE = (
 )
 
 # Summaries and counts in one statement: every CTE sees the same snapshot, so `old` is each
-# summary row before the upsert and `new` the row after it.
+# summary row before the insert or update and `new` the row after it.
 _SUMMARISE_CTES = f"""
 old AS (
     -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the whole summary table.
