@@ -5,14 +5,22 @@ the loss first shows in their own statement, which runs once more on a fresh con
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import psycopg
 import pytest
+import requests
 from django.db import OperationalError, connection, transaction
+from psycopg import sql
 
 from metrics_source.auth import write_key_cache_clear
 from metrics_source.ingest import events_store
@@ -32,21 +40,32 @@ def _admin_url() -> str:
     )
 
 
+def _end_sessions(column: str, value: object) -> list[int]:
+    """End the sessions whose pg_stat_activity ``column`` is ``value``; wait until they are
+    gone."""
+    query = sql.SQL(
+        "SELECT pid FROM pg_stat_activity WHERE {} = %s AND pid <> pg_backend_pid()"
+    ).format(sql.Identifier(column))
+    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+        pids = [row[0] for row in admin.execute(query, [value])]
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # pg_terminate_backend only signals: wait until the sessions are gone.
+        for _ in range(100):
+            if not admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]
+            ).fetchone():
+                break
+            time.sleep(0.05)
+    return pids
+
+
 def _end_our_session() -> int:
     """Have the server end this process's database session, as a restart would; return the
     ended session's backend pid."""
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
-    with psycopg.connect(_admin_url(), autocommit=True) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
-        # pg_terminate_backend only signals: wait until the session is gone.
-        for _ in range(100):
-            gone = not admin.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
-            ).fetchone()
-            if gone:
-                break
-            time.sleep(0.05)
+    assert _end_sessions("pid", pid) == [pid]
     return pid
 
 
@@ -143,3 +162,90 @@ def test_inside_a_transaction_the_loss_is_raised_not_retried(transactional_db):
     finally:
         connection.close()
     assert not Event.objects.filter(message_id="in-tx").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# A real gunicorn
+# ------------------------------------------------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def gunicorn_on_test_database(transactional_db, tmp_path):
+    """gunicorn (one sync worker) serving the project on the test database; its database
+    sessions carry an application name of their own, so the test can end exactly those."""
+    settings = connection.settings_dict
+    user = quote(settings["USER"] or "", safe="")
+    password = quote(settings["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings["HOST"] or "127.0.0.1"
+    port = f":{settings['PORT']}" if settings["PORT"] else ""
+    app_name = f"conn-loss-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        http_port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{credentials}{host}{port}/{settings['NAME']}",
+        "PGAPPNAME": app_name,  # libpq's default application_name for the server's sessions
+        "DEBUG": "false",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    command = [
+        sys.executable, "-m", "gunicorn", "metrics_source.wsgi:application",
+        "--bind", f"127.0.0.1:{http_port}", "--workers", "1", "--no-control-socket",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                requests.get(f"{base}/healthz", timeout=10)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        yield base, app_name
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_gunicorn_answers_every_request_across_ended_sessions(
+    gunicorn_on_test_database, make_source
+):
+    base, app_name = gunicorn_on_test_database
+    created = make_source("loss-gunicorn", secret="loss-secret")
+    headers = {"Authorization": basic_auth(created.write_key), "Content-Type": "application/json"}
+    sent = []
+
+    def track() -> int:
+        message_id, body = _track_body()
+        sent.append(message_id)
+        return requests.post(f"{base}/v1/track", data=body, headers=headers, timeout=30).status_code
+
+    def webhook() -> int:
+        event_id = f"01LOSS{uuid.uuid4().hex[:20].upper()}"
+        sent.append(event_id)
+        body = orjson.dumps({"event_id": event_id, "object_type": "email", "metric": "opened",
+                             "timestamp": int(time.time()), "data": {"delivery_id": "d1",
+                             "identifiers": {"id": "u1"}, "customer_id": "u1"}})  # fmt: skip
+        signed = {"Content-Type": "application/json", **cio_signature_headers("loss-secret", body)}
+        url = f"{base}/webhooks/customerio/{created.source.slug}"
+        return requests.post(url, data=body, headers=signed, timeout=30).status_code
+
+    statuses = [track(), webhook()]
+    for send in (track, webhook, track):
+        assert _end_sessions("application_name", app_name), "the worker had no session"
+        statuses += [send(), send()]
+
+    assert statuses == [200] * 8
+    assert Event.objects.filter(message_id__in=sent).count() == 8
