@@ -6,13 +6,9 @@ the loss first shows in their own statement, which runs once more on a fresh con
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import orjson
@@ -27,6 +23,7 @@ from metrics_source.ingest import events_store
 from metrics_source.mapping import row_from_call
 from metrics_source.models import Event, Origin
 from tests.conftest import basic_auth, cio_signature_headers, make_client
+from tests.gunicorn_support import gunicorn
 
 
 def _admin_url() -> str:
@@ -168,8 +165,6 @@ def test_inside_a_transaction_the_loss_is_raised_not_retried(transactional_db):
 # A real gunicorn
 # ------------------------------------------------------------------------------------------
 
-PROJECT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
 def gunicorn_on_test_database(transactional_db, tmp_path):
@@ -182,41 +177,14 @@ def gunicorn_on_test_database(transactional_db, tmp_path):
     host = settings["HOST"] or "127.0.0.1"
     port = f":{settings['PORT']}" if settings["PORT"] else ""
     app_name = f"conn-loss-{uuid.uuid4().hex[:8]}"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        http_port = probe.getsockname()[1]
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{credentials}{host}{port}/{settings['NAME']}",
         "PGAPPNAME": app_name,  # libpq's default application_name for the server's sessions
         "DEBUG": "false",
     }
-    log_path = tmp_path / "gunicorn.log"
-    command = [
-        sys.executable, "-m", "gunicorn", "metrics_source.wsgi:application",
-        "--bind", f"127.0.0.1:{http_port}", "--workers", "1", "--no-control-socket",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{http_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                requests.get(f"{base}/healthz", timeout=10)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+    with gunicorn(env, tmp_path / "gunicorn.log") as base:
         yield base, app_name
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_gunicorn_answers_every_request_across_ended_sessions(

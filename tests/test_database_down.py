@@ -6,27 +6,17 @@ from __future__ import annotations
 import gzip
 import os
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import orjson
 import pytest
 import requests
 
 from tests.conftest import basic_auth, cio_signature_headers
+from tests.gunicorn_support import gunicorn
 
-PROJECT = Path(__file__).resolve().parent.parent
 DB_PASSWORD = "db-pa55word-never-shown"
 WRITE_KEY = "msk_write-key-never-shown-0123456789"
 WEBHOOK_SECRET = "cio-secret-never-shown"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +28,6 @@ def server(tmp_path_factory):
     database_url = (
         f"postgres://metrics:{DB_PASSWORD}@127.0.0.1:{refusing.getsockname()[1]}/metrics_source"
     )
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     env = {
         **os.environ,
@@ -46,42 +35,10 @@ def server(tmp_path_factory):
         "DEBUG": "false",
         "DATABASE_CONNECT_TIMEOUT": "2",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "metrics_source.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--timeout",
-        "30",
-        "--no-control-socket",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
     try:
-        # The socket listens at once but the worker may still be importing Django: wait for
-        # a first answer, within a bound.
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                requests.get(f"{base}/healthz", timeout=10)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-        yield base, database_url, log_path
+        with gunicorn(env, log_path, "--timeout", "30") as base:
+            yield base, database_url, log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
         refusing.close()
 
 
