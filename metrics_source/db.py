@@ -24,8 +24,10 @@ def hot_path_cursor() -> Iterator[psycopg.Cursor]:
 
 
 def _connection_lost() -> bool:
+    # A connection that was open and is now gone; not a connect that failed (connection None):
+    # trying that again at once would only double the wait while the server is down.
     raw = connection.connection
-    return raw is None or raw.broken or raw.closed
+    return raw is not None and (raw.broken or raw.closed)
 
 
 def hot_path_rows(sql: str, params: Sequence[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
