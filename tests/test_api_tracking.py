@@ -433,6 +433,22 @@ def test_event_over_32_kb_is_rejected_alone(client, source):
     assert set(Event.objects.values_list("message_id", flat=True)) == {"m-small-1", "m-small-2"}
 
 
+def test_event_limit_counts_bytes_not_characters(client, source):
+    # 17,000 "é" are 17,000 characters but 34,000 bytes of UTF-8: over the limit, as /v1/track
+    # finds the same event; 16,000 (32,000 bytes with the envelope) are under it.
+    over = track(message_id="m-wide", properties={"content": "é" * 17_000})
+    under = track(message_id="m-narrow", properties={"content": "é" * 16_000})
+    response = post(
+        client, "/v1/batch", {"batch": [over, under]}, auth=basic_auth(source.write_key)
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["rejected"] == [
+        {"index": 0, "messageId": "m-wide", "error": "the event is larger than 32 KB"}
+    ]
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["m-narrow"]
+    assert_error(post(client, "/v1/track", over, auth=basic_auth(source.write_key)), 413, "32 KB")
+
+
 def test_track_body_over_32_kb_is_413(client, source):
     big = track(message_id="m-big", properties={"content": "x" * (32 * 1024)})
     assert_error(post(client, "/v1/track", big, auth=basic_auth(source.write_key)), 413, "32 KB")
