@@ -181,9 +181,7 @@ def _json(status: int, body: dict[str, Any]) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
 
 
-def _ingest_response(
-    request: HttpRequest, result: IngestResult, *, always_strict: bool = False
-) -> HttpResponse:
+def _ingest_response(request: HttpRequest, result: IngestResult) -> HttpResponse:
     body: dict[str, Any] = {
         "success": not result.rejected,
         "received": result.received,
@@ -194,7 +192,9 @@ def _ingest_response(
             {"index": r.index, "messageId": r.message_id, "error": r.error} for r in result.rejected
         ],
     }
-    strict = always_strict or request.headers.get("X-Strict-Mode", "").strip() == "1"
+    # As Segment and Customer.io Data Pipelines: an invalid call is named in a 200 answer (SDKs
+    # do not retry it either way), and is a 400 only in strict mode.
+    strict = request.headers.get("X-Strict-Mode", "").strip() == "1"
     if strict and result.rejected:
         body["meta"] = {
             "errors": [
@@ -244,8 +244,7 @@ def track(request: HttpRequest):
     body.pop("writeKey", None)
     body.setdefault("type", "track")
     result = events_ingest_calls(source=request.auth, calls=[body])  # type: ignore[attr-defined]
-    # A single event that cannot be stored is a failed request, whatever the mode.
-    return _ingest_response(request, result, always_strict=True)
+    return _ingest_response(request, result)
 
 
 def _non_metric_call(call_type: str):

@@ -562,12 +562,18 @@ def test_strict_mode_with_only_valid_items_is_200(client, source):
     assert "meta" not in response.json()
 
 
-def test_invalid_single_track_is_400_naming_the_problem(client, source):
-    response = post(
-        client, "/v1/track", track("Email Teleported", "bad-1"), auth=basic_auth(source.write_key)
-    )
-    assert response.status_code == 400, response.content
-    [error] = response.json()["meta"]["errors"]
+def test_invalid_single_track_is_named_in_a_200_and_is_400_in_strict_mode(client, source):
+    # As Segment and Data Pipelines answer: 200 naming the rejection, 400 with X-Strict-Mode.
+    call = track("Email Teleported", "bad-1")
+    response = post(client, "/v1/track", call, auth=basic_auth(source.write_key))
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert (answer["success"], answer["stored"], "meta" in answer) == (False, 0, False)
+    [rejection] = answer["rejected"]
+    assert rejection["messageId"] == "bad-1" and "Email Teleported" in rejection["error"]
+    strict = post(client, "/v1/track", call, auth=basic_auth(source.write_key), X_Strict_Mode="1")
+    assert strict.status_code == 400, strict.content
+    [error] = strict.json()["meta"]["errors"]
     assert "Email Teleported" in error and "bad-1" in error
     assert not Event.objects.exists()
 
