@@ -300,14 +300,25 @@ def test_app_services_build_one_image_from_the_dockerfile(services):
 
 
 def test_health_checks(services):
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in LONG_RUNNING:
         check = services[name].get("healthcheck", {})
         assert check.get("test") and not check.get("disable"), f"{name} has no health check"
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
-    # beat answers no ping and migrate exits by design: compose.yaml says so beside them.
-    assert "healthcheck" not in services["beat"]
+    # migrate exits by design.
     assert "healthcheck" not in services["migrate"]
+
+
+def test_beat_runs_the_heartbeat_scheduler_its_health_check_reads(services):
+    from celery.utils.imports import symbol_by_name
+
+    from metrics_source.beat import HeartbeatScheduler
+
+    argv = effective_command(services["beat"])
+    assert symbol_by_name(option(argv, "--scheduler", "-S")) is HeartbeatScheduler
+    check = health_check_argv(services["beat"])
+    assert check[:3] == ["python", "-m", "metrics_source.beat"]
+    assert check[3:] == [option(argv, "--schedule", "-s")]
 
 
 def test_web_health_check_calls_healthz_on_the_port_gunicorn_binds(services):
@@ -563,12 +574,36 @@ def test_worker_command_answers_its_health_check(services, live_servers, tmp_pat
         wait_until_healthy(check, env, worker, tmp_path / "worker.log")
 
 
-@pytest.mark.slow
-def test_beat_command_starts_its_scheduler(services, live_servers, tmp_path):
+def beat_argv_and_check(services, schedule: Path) -> tuple[list[str], list[str]]:
     argv = effective_command(services["beat"])
-    argv[argv.index("--schedule") + 1] = str(tmp_path / "celerybeat-schedule")
-    with running(argv, live_env(services["beat"], live_servers), tmp_path / "beat.log") as beat:
-        wait_for(lambda: any(tmp_path.glob("celerybeat-schedule*")), beat, tmp_path / "beat.log")
+    compose_schedule = option(argv, "--schedule")
+    argv = [token.replace(compose_schedule, str(schedule)) for token in argv]
+    return argv, health_check_argv(services["beat"], {compose_schedule: str(schedule)})
+
+
+@pytest.mark.slow
+def test_beat_command_answers_its_health_check(services, live_servers, tmp_path):
+    argv, check = beat_argv_and_check(services, tmp_path / "celerybeat-schedule")
+    # Its own queue: the tasks it sends are for no worker of this run.
+    env = live_env(services["beat"], live_servers) | {"CELERY_QUEUE": f"beat-{uuid.uuid4().hex}"}
+    assert run(check, env).returncode != 0, "the check passes with no beat"
+    with running(argv, env, tmp_path / "beat.log") as beat:
+        wait_until_healthy(check, env, beat, tmp_path / "beat.log")
+
+
+@pytest.mark.slow
+def test_beat_cut_off_from_its_broker_fails_its_health_check(services, live_servers, tmp_path):
+    argv, check = beat_argv_and_check(services, tmp_path / "celerybeat-schedule")
+    env = live_env(services["beat"], live_servers) | {
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"
+    }
+    log = tmp_path / "beat.log"
+    with running(argv, env, log) as beat:
+        # Beat is up and tried to reach the broker for its first tasks: refused.
+        wait_for(lambda: "beat: Connection error" in log.read_text(errors="replace"), beat, log)
+        result = run(check, env)
+    assert result.returncode == 1, result.stdout
+    assert "handed no task to the broker" in result.stderr
 
 
 # --- utilities ---------------------------------------------------------------------------------

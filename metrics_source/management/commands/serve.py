@@ -199,7 +199,8 @@ class Command(BaseCommand):
             (
                 "celery beat",
                 [python, "-m", "celery", "-A", "metrics_source", "beat",
-                 "--loglevel", "INFO", "--schedule", str(schedule)],
+                 "--loglevel", "INFO", "--schedule", str(schedule),
+                 "--scheduler", "metrics_source.beat:HeartbeatScheduler"],
             ),
         ]  # fmt: skip
 
