@@ -33,11 +33,12 @@ $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: metrics-source needs Python 3.11+, $(PYTHON) is " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or newer)")'
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalls only when the lock or the project metadata changed (or the venv is new).
+# Reinstalls only when the lock or the project metadata changed (or the venv is new). The
+# project itself is built with the locked setuptools, not whatever PyPI has that day.
 $(STAMP): requirements.lock pyproject.toml | $(PY)
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: $(VENV) has Python " + sys.version.split()[0] + "; delete it and run make install with PYTHON=python3.11 (or newer)")'
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
 run: install
