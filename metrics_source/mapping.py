@@ -118,6 +118,10 @@ def track_event_from_webhook(
     if not isinstance(data, dict):
         raise MappingError("data is required and must be an object")
 
+    # NUL cannot be stored in PostgreSQL's text or jsonb: under data it becomes U+FFFD, and the
+    # payload as received keeps it (escaped). Refusing it would stall the source's webhooks.
+    if _holds_nul(data):
+        data = _without_nul(data)
     delivery_id = _clean_id(data.get("delivery_id"))
     event_type = event_type_for_webhook(object_type, metric, has_delivery=delivery_id is not None)
     if event_type is None:
@@ -125,13 +129,17 @@ def track_event_from_webhook(
 
     identifiers = data.get("identifiers")
     identifiers = identifiers if isinstance(identifiers, dict) else {}
-    user_id = _clean_id(identifiers.get("id")) or _clean_id(data.get("customer_id"))
+    # An id too long for its column counts as absent here (it stays in the payload as
+    # received): a webhook is never refused for its person, see below.
+    user_id = _column_text(identifiers.get("id"), MAX_ID_LENGTH) or _column_text(
+        data.get("customer_id"), MAX_ID_LENGTH
+    )
     email = _clean_id(identifiers.get("email")) or _clean_id(data.get("email_address"))
     recipient = data.get("recipient")
     # Only an email's recipient is an address; a webhook's is a URL, a Slack one a channel.
     if email is None and object_type == "email" and isinstance(recipient, str):
         email = recipient.strip() or None
-    cio_id = _clean_id(identifiers.get("cio_id"))
+    cio_id = _column_text(identifiers.get("cio_id"), MAX_ID_LENGTH)
     # The person's email stands in for a missing id, as in multi-identifier workspaces; with
     # neither (or an email too long for the column), the Customer.io id still ties the event
     # to a person. A webhook is never refused for its person: Customer.io would retry it for
@@ -168,6 +176,24 @@ def track_event_from_webhook(
     event["context"] = {"traits": traits}
     event["properties"] = properties
     return event_type, event
+
+
+def _holds_nul(data: dict[str, Any]) -> bool:
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return False  # not storable as JSON at all: refused below, with the reason
+    return b"\\u0000" in text and _ESCAPED_NUL.search(text.decode()) is not None
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def looks_like_webhook_payload(payload: Any) -> bool:
@@ -441,9 +467,10 @@ class EventRow:
     integrations_json: str | None = None
 
 
-# A JSON-escaped NUL that is not itself an escaped backslash: PostgreSQL can store it neither
-# in text nor in jsonb, so such an event is refused with a clear reason instead of failing the
-# whole request.
+# A JSON-escaped NUL that is not itself an escaped backslash: jsonb cannot hold it, so a track
+# call with one in its properties or context is refused with a clear reason instead of failing
+# the whole request. (The call as received is kept as text, where the escape is six plain
+# characters; webhooks replace NUL before they get here.)
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -515,7 +542,7 @@ def row_from_track_event(
 ) -> EventRow:
     """The typed row for a semantic track event; MappingError if it cannot be stored.
 
-    ``raw_json`` is the event as received, stored beside it; it is checked for NUL too.
+    ``raw_json`` is the event as received, stored beside it as text.
     """
     if not isinstance(event, dict):
         raise MappingError("a track event must be a JSON object")
@@ -565,7 +592,7 @@ def _json_texts(
     except orjson.JSONEncodeError as error:
         # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None
-    _refuse_nul(raw_json, properties_json, context_json, integrations_json or "")
+    _refuse_nul(properties_json, context_json, integrations_json or "")
     return raw_json, properties_json, context_json, integrations_json
 
 

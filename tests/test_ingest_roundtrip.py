@@ -13,13 +13,16 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from django.db import connection
 
 from metrics_source.catalog import CHANNEL_LABELS, event_type_by_name
+from metrics_source.forwarding.events import EVENT_JSON_SQL
 from metrics_source.models import Event
 from tests.conftest import cio_signature_headers
 from tests.payloads import (
     PARENT_KINDS,
     TIMESTAMP,
+    Person,
     expected_event,
     parent_fields,
     parent_kinds_for,
@@ -284,15 +287,39 @@ def test_property_keys_differing_only_by_whitespace_are_all_stored(client, sourc
 def test_an_event_that_cannot_be_stored_is_refused_clearly(client, source, change, message):
     call = {"event": "Email Opened", "userId": "42", "messageId": "rt-refused", **change}
     response = _track(client, source, call)
-    assert response.status_code == 400, response.content
+    assert response.status_code == 200, response.content
+    assert response.json()["success"] is False
     assert message in response.json()["rejected"][0]["error"]
     assert not Event.objects.filter(message_id="rt-refused").exists()
 
 
-def test_a_webhook_that_cannot_be_stored_is_refused_clearly(client, source):
+def test_a_webhook_with_a_nul_is_stored_and_forwards_as_json(client, source):
+    # Refused, Customer.io would retry it for days and hold back every later webhook. jsonb
+    # cannot hold NUL: the stored event has U+FFFD there, the payload as received keeps it.
     case = webhook_payload("email", "opened", event_id="rt-nul-hook")
     case.payload["data"]["subject"] = "Hello\x00"
+    case.payload["data"]["integrations"] = "no\x00where"  # the forwarder's raw fallback
     response = _webhook(client, source, case.payload)
-    assert response.status_code == 400
-    assert "NUL" in response.json()["error"]
-    assert not Event.objects.filter(message_id="rt-nul-hook").exists()
+    assert response.status_code == 200, response.content
+    row = Event.objects.get(message_id="rt-nul-hook")
+    assert row.properties["subject"] == "Hello\ufffd"
+    assert row.raw["data"]["subject"] == "Hello\x00"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {EVENT_JSON_SQL} FROM {Event._meta.db_table} e WHERE e.id = %s",  # noqa: S608
+            [row.pk],
+        )
+        forwarded = orjson.loads(bytes(cursor.fetchone()[0]))
+    assert forwarded["messageId"] == "rt-nul-hook"
+    assert forwarded["properties"]["subject"] == "Hello\ufffd"
+
+
+def test_a_webhook_whose_person_id_is_too_long_is_stored_under_the_email(client, source):
+    case = webhook_payload(
+        "email", "opened", event_id="rt-long-id", person=Person(id="u" * 201, customer_id="u" * 201)
+    )
+    response = _webhook(client, source, case.payload)
+    assert response.status_code == 200, response.content
+    row = Event.objects.get(message_id="rt-long-id")
+    assert (row.user_id, row.anonymous_id) == (None, "cool.person@example.com")
+    assert row.raw["data"]["identifiers"]["id"] == "u" * 201

@@ -823,12 +823,25 @@ def test_an_escaped_backslash_before_u0000_text_is_not_a_nul():
     assert orjson.loads(row.properties_json)["subject"] == "\\u0000 and \\\\u0000"
 
 
-def test_a_webhook_with_a_nul_is_refused_clearly():
+def test_a_webhook_with_a_nul_keeps_it_only_in_the_payload_as_received():
     case = webhook_payload("email", "opened")
     case.payload["data"]["subject"] = "Hello\x00"
+    case.payload["data"]["recipients"] = [{"device\x00": ["a\x00"]}]
+    case.payload["data"]["note"] = "a \\u0000 that is text"
     event_type, event = track_event_from_webhook(case.payload)
-    with pytest.raises(MappingError, match="NUL"):
-        _row(event_type, event, raw=case.payload)
+    row = _row(event_type, event, raw=case.payload)
+    properties = orjson.loads(row.properties_json)
+    assert properties["subject"] == "Hello\ufffd"
+    assert properties["recipients"] == [{"device\ufffd": ["a\ufffd"]}]
+    assert properties["note"] == "a \\u0000 that is text"
+    assert orjson.loads(row.raw_json)["data"]["subject"] == "Hello\x00"
+
+
+def test_a_webhook_without_a_nul_is_not_rewritten():
+    case = webhook_payload("email", "opened")
+    case.payload["data"]["note"] = "a \\u0000 that is text"
+    _, event = track_event_from_webhook(case.payload)
+    assert event["properties"]["note"] == "a \\u0000 that is text"
 
 
 @pytest.mark.parametrize(
@@ -874,11 +887,22 @@ def test_an_identity_longer_than_its_column_is_refused_not_truncated(key):
     )
 
 
-def test_a_webhook_identity_longer_than_its_column_is_refused_not_truncated():
+def test_a_webhook_identity_longer_than_its_column_gives_way_not_truncated():
+    # Never refused for its person: the next identifier that fits the column stands in.
     case = webhook_payload("email", "opened", person=Person(id="u" * 201))
-    event_type, event = track_event_from_webhook(case.payload)
-    with pytest.raises(MappingError, match="userId is longer than 200"):
-        _row(event_type, event, raw=case.payload)
+    _, event = track_event_from_webhook(case.payload)
+    assert event["userId"] == "42"  # customer_id
+    case = webhook_payload(
+        "email", "opened", person=Person(id="u" * 201, customer_id="c" * 201, cio_id="x" * 201)
+    )
+    _, event = track_event_from_webhook(case.payload)
+    assert ("userId" in event, event["anonymousId"]) == (False, "cool.person@example.com")
+    case = webhook_payload(
+        "email", "opened",
+        person=Person(id="u" * 201, customer_id="c" * 201, email="e" * 201, cio_id="x" * 201),
+    )  # fmt: skip
+    _, event = track_event_from_webhook(case.payload)
+    assert "userId" not in event and "anonymousId" not in event
 
 
 def test_the_same_call_always_maps_to_the_same_event_and_row():

@@ -27,7 +27,8 @@ def _identity(column: str, key: str) -> str:
 
 _INTEGRATIONS = (
     "CASE WHEN e.integrations IS NOT NULL THEN ',\"integrations\":' || e.integrations::text "
-    "WHEN strpos(e.raw, '\"integrations\"') > 0 THEN ("
+    # jsonb holds no NUL: a payload that had one (escaped in raw) is not parsed here.
+    "WHEN strpos(e.raw, '\"integrations\"') > 0 AND strpos(e.raw, '\\u0000') = 0 THEN ("
     "SELECT ',\"integrations\":' || i::text FROM (SELECT e.raw::jsonb -> 'integrations' AS i) r "
     "WHERE jsonb_typeof(i) = 'object' AND i <> '{}'::jsonb) END"
 )
