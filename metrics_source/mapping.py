@@ -310,7 +310,12 @@ def _normalised_call(
     try:
         if timestamp is None:
             # Clock-skew correction, as Segment does: trust the server's clock for the offset.
-            timestamp = received_at - (sent_at - original) if original and sent_at else received_at
+            # Without sentAt there is no offset to correct: the client's time is the best known
+            # (history sent or imported this way keeps its dates, not the day it arrived).
+            if original is not None:
+                timestamp = received_at - (sent_at - original) if sent_at else original
+            else:
+                timestamp = received_at
         if original is None:
             original = parsed.timestamp or timestamp
         # Most calls carry one timestamp that is both: convert it once.

@@ -17,6 +17,7 @@ from metrics_source.catalog import event_type_by_name
 from metrics_source.mapping import (
     MAX_MESSAGE_ID_LENGTH,
     MappingError,
+    row_from_call,
     row_from_track_event,
     track_event_from_call,
     track_event_from_webhook,
@@ -556,6 +557,21 @@ def test_clock_skew_uses_the_batch_sent_at():
     )
     assert event["timestamp"] == "2024-05-01T11:59:55.000Z"
     assert event["sentAt"] == "2024-05-01T12:00:05.000Z"
+
+
+def test_without_sent_at_the_original_timestamp_is_the_timestamp():
+    # Nothing to correct by: a year-old call imported today is dated a year ago, not today.
+    call = {
+        "event": "SMS Sent",
+        "userId": "42",
+        "messageId": "m-5b",
+        "originalTimestamp": "2022-05-01T12:00:00+02:00",
+    }
+    _, event = track_event_from_call(call, received_at=RECEIVED_AT)
+    assert event["timestamp"] == event["originalTimestamp"] == "2022-05-01T10:00:00.000Z"
+    assert "sentAt" not in event
+    row = row_from_call(call, received_at=RECEIVED_AT, raw_json=orjson.dumps(call).decode())[1]
+    assert row.timestamp == row.original_timestamp == datetime(2022, 5, 1, 10, tzinfo=UTC)
 
 
 def test_an_explicit_timestamp_is_not_corrected():
