@@ -342,7 +342,12 @@ class EventAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        matches = Q(message_id=term) | Q(delivery_id=term) | Q(user_id=term)
+        matches = (
+            Q(message_id=term)
+            | Q(delivery_id=term)
+            | Q(user_id=term)
+            | Q(user_id__isnull=True, anonymous_id=term)  # the event_anonymous_ts index
+        )
         return queryset.filter(matches), False
 
 

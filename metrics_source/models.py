@@ -118,6 +118,13 @@ class Event(models.Model):
                 name="event_user_ts",
                 condition=Q(user_id__isnull=False),
             ),
+            # People known by no id (an email or a Customer.io id in anonymousId), for the
+            # admin's search; partial, so events that name a userId never maintain it.
+            models.Index(
+                fields=["anonymous_id", "timestamp"],
+                name="event_anonymous_ts",
+                condition=Q(user_id__isnull=True, anonymous_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

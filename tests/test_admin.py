@@ -11,6 +11,7 @@ import orjson
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
 
 from metrics_source.ingest import events_ingest_calls
@@ -293,6 +294,34 @@ def test_event_search_is_exact_on_message_id_delivery_id_and_user_id(
     admin_client, events, term, expected
 ):
     assert listed_ids(admin_client, q=term) == {events[mid].pk for mid in expected}
+
+
+def test_event_search_finds_people_known_by_no_id_by_their_anonymous_id(admin_client, source):
+    calls = [
+        {"event": "Email Opened", "anonymousId": "dana@example.com", "messageId": "anon-1"},
+        # Someone with a userId is found by it; the anonymousId beside it is not searched.
+        {"event": "Email Opened", "userId": "erin", "anonymousId": "anon-2", "messageId": "id-2"},
+    ]
+    assert events_ingest_calls(source=source.source, calls=calls).stored == 2
+    ids = dict(Event.objects.values_list("message_id", "pk"))
+    assert listed_ids(admin_client, q="dana@example.com") == {ids["anon-1"]}
+    assert listed_ids(admin_client, q="erin") == {ids["id-2"]}
+    assert listed_ids(admin_client, q="anon-2") == set()
+
+
+def test_event_search_reads_indexes_only(admin_client, source):
+    from django.contrib import admin as django_admin
+
+    model_admin = django_admin.site._registry[Event]
+    queryset, _ = model_admin.get_search_results(None, Event.objects.all(), "dana@example.com")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # as on a table of millions of rows
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for index in ("event_message_id_unique", "event_delivery_ts", "event_user_ts"):
+        assert index in plan, plan
+    assert "event_anonymous_ts" in plan, plan
 
 
 def test_event_list_filters(admin_client, events):
