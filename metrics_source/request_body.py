@@ -38,6 +38,21 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
+def read_raw_body(request: HttpRequest, *, limit: int) -> bytes:
+    """The body's bytes as sent (compressed or not), at most ``limit``: what a signature
+    covers, read before anything about the content is looked at."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    try:
+        data = request.body
+    except RequestDataTooBig:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
+    if len(data) > limit:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    return data
+
+
 def read_body(request: HttpRequest, *, limit: int) -> bytes:
     """The request body, decompressed, after the content-type and size checks."""
     content_type = request.content_type or ""

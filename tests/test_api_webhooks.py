@@ -3,6 +3,7 @@ signed as Customer.io signs them, against the real PostgreSQL test database."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import time
@@ -288,6 +289,25 @@ def test_wrong_content_type_is_415(client, source):
     headers = cio_signature_headers(source.secret, OFFICIAL_EMAIL_SENT)
     response = deliver(client, url(source), OFFICIAL_EMAIL_SENT, headers, "text/plain")
     assert_refused(response, 415, "Content-Type")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "body"),
+    [
+        ("text/plain", "", OFFICIAL_EMAIL_SENT),
+        ("application/json", "br", OFFICIAL_EMAIL_SENT),
+        # Two megabytes of zeros in 2 KB: never decompressed for a sender that did not sign it.
+        ("application/json", "gzip", gzip.compress(b"0" * (2 * 1024 * 1024))),
+        ("application/json", "", b"{not json"),
+    ],
+)
+def test_the_signature_is_checked_before_anything_about_the_content(
+    client, source, content_type, encoding, body
+):
+    headers = cio_signature_headers("not-the-secret", body)
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    assert_refused(deliver(client, url(source), body, headers, content_type), 401, "signature")
 
 
 def test_body_over_the_webhook_limit_is_413(client, source):
