@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.signals import request_started
+from django.test.testcases import QuietWSGIRequestHandler
 from segment.analytics import Client
+from segment.analytics import request as sdk_request
 
 from metrics_source.models import Event
 
@@ -23,6 +25,8 @@ TRACK_CALLS = 150  # more than one SDK batch (100 calls each)
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = 1  # an idle keep-alive connection ends, and with it its database session
+
     def log_message(self, format, *args):  # the test output is no access log
         pass
 
@@ -43,6 +47,18 @@ def project_server(transactional_db) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@pytest.fixture(autouse=True)
+def keep_alive_ends(monkeypatch) -> Iterator[None]:
+    """The SDK keeps its HTTP connections open (in one module-wide session), and the server
+    thread serving each one holds a database session until the connection ends: until the
+    process ends, and then the test database cannot be dropped. So the servers close an idle
+    connection after a second, as production servers do (gunicorn after 2 s), and the SDK's
+    own connections are closed after each test."""
+    monkeypatch.setattr(QuietWSGIRequestHandler, "timeout", 1)  # the live server's handler
+    yield
+    sdk_request._session.close()
 
 
 @pytest.fixture(params=["live server", "project WSGI"])
