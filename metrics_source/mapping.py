@@ -139,14 +139,16 @@ def track_event_from_webhook(
     # Only an email's recipient is an address; a webhook's is a URL, a Slack one a channel.
     if email is None and object_type == "email" and isinstance(recipient, str):
         email = recipient.strip() or None
-    cio_id = _column_text(identifiers.get("cio_id"), MAX_ID_LENGTH)
+    cio_id = _clean_id(identifiers.get("cio_id"))
     # The person's email stands in for a missing id, as in multi-identifier workspaces; with
     # neither (or an email too long for the column), the Customer.io id still ties the event
     # to a person. A webhook is never refused for its person: Customer.io would retry it for
     # days and hold back every later one.
     anonymous_id = None
     if not user_id:
-        anonymous_id = email if email and len(email) <= MAX_ID_LENGTH else cio_id
+        anonymous_id = next(
+            (known for known in (email, cio_id) if known and len(known) <= MAX_ID_LENGTH), None
+        )
 
     properties = {key: value for key, value in data.items() if key != "identifiers"}
     if not _clean_id(properties.get("customer_id")) and user_id:

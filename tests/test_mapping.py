@@ -913,6 +913,8 @@ def test_a_webhook_identity_longer_than_its_column_gives_way_not_truncated():
     )
     _, event = track_event_from_webhook(case.payload)
     assert ("userId" in event, event["anonymousId"]) == (False, "cool.person@example.com")
+    # Only the columns are limited: the traits keep the Customer.io id whole.
+    assert event["context"]["traits"]["cio_id"] == "x" * 201
     case = webhook_payload(
         "email", "opened",
         person=Person(id="u" * 201, customer_id="c" * 201, email="e" * 201, cio_id="x" * 201),
