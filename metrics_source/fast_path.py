@@ -38,6 +38,7 @@ from django.urls import set_urlconf
 from django.utils.log import log_response
 
 from metrics_source import api
+from metrics_source.error_views import api_host_refused
 
 Endpoint = Callable[[HttpRequest], HttpResponse]
 
@@ -95,7 +96,8 @@ def _endpoint_response(request: HttpRequest, endpoint: Endpoint) -> HttpResponse
             # anything else is raised again.
             return api.api.on_exception(request, error)
     except Exception as error:
-        return response_for_exception(request, error)  # what Django does: 400, 500, logged
+        # What Django does (400, 500, logged), with JSON for a refused Host in DEBUG too.
+        return api_host_refused(request, response_for_exception(request, error))
 
 
 def fast_response(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:

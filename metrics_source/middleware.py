@@ -7,19 +7,20 @@ from collections.abc import Callable
 import orjson
 from django.http import HttpRequest, HttpResponse
 
-API_PREFIXES = ("/v1/", "/webhooks/")
+from metrics_source.error_views import API_PREFIXES, api_host_refused
+
 _REASONS = {404: "no such endpoint", 405: "method not allowed"}
 
 
 class JsonApiErrorsMiddleware:
-    """API clients get JSON for an unknown path or a wrong method, like every other API
-    error, instead of Django's HTML pages."""
+    """API clients get JSON for an unknown path, a wrong method or a Host outside
+    ALLOWED_HOSTS, like every other API error, instead of Django's HTML pages."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        response = api_host_refused(request, self.get_response(request))
         reason = _REASONS.get(response.status_code)
         if (
             reason is None

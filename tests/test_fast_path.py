@@ -7,7 +7,7 @@ import gzip
 
 import orjson
 import pytest
-from django.test import Client, RequestFactory
+from django.test import Client, RequestFactory, override_settings
 
 from metrics_source.fast_path import fast_endpoint
 from metrics_source.models import Event
@@ -138,6 +138,18 @@ def test_a_host_outside_allowed_hosts_is_refused_both_ways(clients, source):
     error = body["error"]
     assert "'attacker.example'" in error and "ALLOWED_HOSTS" in error
     assert not Event.objects.filter(message_id__in=["full-h", "fast-h"]).exists()
+
+
+@override_settings(DEBUG=True)
+def test_with_debug_on_a_refused_host_is_still_json_for_api_clients(clients, source):
+    # Django's debug page replaces its 400 handler with DEBUG on; API clients get JSON anyway.
+    for client in clients.values():
+        response = send(
+            client, "/v1/batch", {"batch": [call()]}, basic_auth(source.write_key),
+            HTTP_HOST="attacker.example",
+        )  # fmt: skip
+        assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+        assert "'attacker.example'" in response.json()["error"]
 
 
 def test_a_page_for_a_host_outside_allowed_hosts_is_still_html(client):
