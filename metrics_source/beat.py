@@ -9,6 +9,7 @@ has not passed and 1 (saying why) once it has: beat is dead, hung, or cannot rea
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from celery.beat import PersistentScheduler
+
+logger = logging.getLogger(__name__)
 
 # Slack beyond the next task's due time: the beat loop's sleep, a slow publish, a busy host.
 GRACE_SECONDS = 30.0
@@ -34,7 +37,10 @@ class HeartbeatScheduler(PersistentScheduler):
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any):
         result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         # Reached only when the broker took the task: a publish that failed raised above.
-        self._write_heartbeat()
+        try:
+            self._write_heartbeat()
+        except OSError as error:  # a full disk: the task was sent all the same
+            logger.warning("beat could not record its heartbeat: %s", error)
         return result
 
     def _shortest_interval(self) -> float:
