@@ -259,7 +259,10 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ["channel", "metric", "semantic", "origin", "source"]
     # Declared so the search box shows; get_search_results does the (exact) matching.
     search_fields = ["=message_id", "=delivery_id", "=user_id"]
-    search_help_text = "An exact messageId, delivery_id or userId"
+    search_help_text = (
+        "An exact messageId, delivery_id or userId, or the anonymousId (an email, say) of "
+        "someone with no userId"
+    )
     ordering = ["-id"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -13,7 +13,8 @@ class JSONTextField(models.TextField):
 
     For the event as received: it is written on every insert and rarely read, so PostgreSQL
     stores the text without building a jsonb value (a quarter of the insert's cost). Cast it
-    (``raw::jsonb``) to query inside it.
+    (``raw::jsonb``) to query inside it; an event that arrived with a NUL character holds it
+    escaped (``\\u0000``), which that cast refuses, and Python reads back whole.
     """
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Every migration of the project can be undone and done again (the README promises it)."""
+"""Every migration of the project can be undone and done again (the house rule for them)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,32 @@ def test_every_migration_is_reversible():
     assert leaves, "no migrations of the project found"
     before = project_tables()
     assert len(before) >= 10  # events, sources, forwarding, summaries
-    indexes_before = _indexes()
+    indexes_before, columns_before, constraints_before = _indexes(), _columns(), _constraints()
     call_command("migrate", "metrics_source", "zero", verbosity=0)
     assert project_tables() == set()
     call_command("migrate", "metrics_source", verbosity=0)
     assert project_tables() == before
     assert _indexes() == indexes_before
+    assert _columns() == columns_before
+    assert _constraints() == constraints_before
+
+
+def _columns() -> set[tuple[str, str, str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        )
+        return set(cursor.fetchall())
+
+
+def _constraints() -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE connamespace = current_schema()::regnamespace"
+        )
+        return set(cursor.fetchall())
 
 
 def _indexes() -> set[str]:
