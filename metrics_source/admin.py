@@ -253,7 +253,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ["event", "timestamp", "user_id", "delivery_id", "message_id_short", "source"]
+    list_display = ["event", "timestamp", "person", "delivery", "message_id_short", "source"]
     # Sorting millions of rows by a text column is slow; the default order is newest first.
     sortable_by = ["timestamp"]
     list_filter = ["channel", "metric", "semantic", "origin", "source"]
@@ -303,6 +303,25 @@ class EventAdmin(ReadOnlyAdmin):
         ("Time", {"fields": ["timestamp", "original_timestamp", "sent_at", "received_at"]}),
         ("Payload", {"fields": ["properties_json", "context_json", "raw_json"]}),
     ]
+
+    @admin.display(description="person")
+    def person(self, event: Event) -> SafeString | str:
+        # Someone known by no id is still someone: their anonymousId (often an email), marked.
+        if event.user_id:
+            return event.user_id
+        if event.anonymous_id:
+            return format_html(
+                '{} <span class="ms-muted" title="anonymousId: no userId">(anonymous)</span>',
+                event.anonymous_id,
+            )
+        return "—"
+
+    @admin.display(description="delivery id")
+    def delivery(self, event: Event) -> SafeString | str:
+        # On one line like the message id: the full id in the tooltip and on the detail page.
+        if not event.delivery_id:
+            return "—"
+        return format_html('<span class="ms-id" title="{0}">{0}</span>', event.delivery_id)
 
     @admin.display(description="message id")
     def message_id_short(self, event: Event) -> SafeString:

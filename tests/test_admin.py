@@ -305,6 +305,10 @@ def test_event_search_finds_people_known_by_no_id_by_their_anonymous_id(admin_cl
     assert events_ingest_calls(source=source.source, calls=calls).stored == 2
     ids = dict(Event.objects.values_list("message_id", "pk"))
     assert listed_ids(admin_client, q="dana@example.com") == {ids["anon-1"]}
+    # The list names the person either way, the anonymous one marked.
+    page = admin_client.get(EVENTS).content.decode()
+    assert "dana@example.com <span" in page and "(anonymous)</span>" in page
+    assert '<td class="field-person">erin</td>' in page
     assert listed_ids(admin_client, q="erin") == {ids["id-2"]}
     assert listed_ids(admin_client, q="anon-2") == set()
 
