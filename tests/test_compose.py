@@ -21,8 +21,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +30,8 @@ from celery import Celery
 from celery.app.utils import find_app
 from celery.bin.celery import celery as celery_cli
 from django.core.management import get_commands
+
+from tests.gunicorn_support import free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -661,27 +661,6 @@ def health_check_argv(service: dict, replace: dict[str, str] | None = None) -> l
 
 def run(argv: list[str], env: dict[str, str], cwd: Path = ROOT, timeout: float = 120):
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def running(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for(condition, process: subprocess.Popen, log: Path) -> None:
