@@ -185,7 +185,7 @@ def _holds_nul(data: dict[str, Any]) -> bool:
         text = orjson.dumps(data)
     except orjson.JSONEncodeError:
         return False  # not storable as JSON at all: refused below, with the reason
-    return b"\\u0000" in text and _ESCAPED_NUL.search(text.decode()) is not None
+    return _holds_escaped_nul(text.decode())
 
 
 def _without_nul(value: Any) -> Any:
@@ -481,10 +481,13 @@ class EventRow:
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
+def _holds_escaped_nul(json_text: str) -> bool:
+    return "\\u0000" in json_text and _ESCAPED_NUL.search(json_text) is not None
+
+
 def _refuse_nul(*json_texts: str) -> None:
-    for text in json_texts:
-        if "\\u0000" in text and _ESCAPED_NUL.search(text):
-            raise MappingError("NUL characters (\\u0000) cannot be stored")
+    if any(map(_holds_escaped_nul, json_texts)):
+        raise MappingError("NUL characters (\\u0000) cannot be stored")
 
 
 def _storable_text(name: str, value: str) -> None:

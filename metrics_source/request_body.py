@@ -62,18 +62,14 @@ def read_body(request: HttpRequest, *, limit: int) -> bytes:
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip"):
         raise BodyError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if encoding != "gzip" and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    if encoding != "gzip":
+        return read_raw_body(request, limit=limit)
+    # Compressed, the limit is on what it decompresses to.
     try:
         data = request.body
     except RequestDataTooBig:
         raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
-    if encoding == "gzip":
-        return _gunzip(data, limit)
-    if len(data) > limit:
-        raise BodyError(413, f"the body is larger than {_kb(limit)}")
-    return data
+    return _gunzip(data, limit)
 
 
 def parse_json(data: bytes) -> Any:
