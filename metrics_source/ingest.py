@@ -86,10 +86,17 @@ _COLUMNS = (
 _ATTRIBUTES = [attribute for attribute, _, _ in _COLUMNS]
 # One row's values in column order, read in C: cheaper than a Python getattr per cell.
 _ROW_VALUES = operator.attrgetter(*_ATTRIBUTES)
+# The events table's columns an ingest statement writes, in the order of ``row_values``.
+STORED_COLUMNS = ("source_id", "origin", *(column for _, column, _ in _COLUMNS))
+
+
+def row_values(row: EventRow, *, source: Source | None, origin: Origin) -> tuple[Any, ...]:
+    """One row's values for ``STORED_COLUMNS`` (the ingest bench copies rows with them)."""
+    return (source.pk if source else None, origin.value, *_ROW_VALUES(row))
+
+
 _MESSAGE_ID = operator.attrgetter("message_id")
-_TARGET = f"INSERT INTO {Event._meta.db_table} (source_id, origin, " + ", ".join(
-    column for _, column, _ in _COLUMNS
-)
+_TARGET = f"INSERT INTO {Event._meta.db_table} (" + ", ".join(STORED_COLUMNS)
 _ON_CONFLICT = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
 # The events stored go on the summary queue, in the same statement (so the same transaction),
 # as one row holding their ids: the dashboard's rollup then counts each new event exactly once.

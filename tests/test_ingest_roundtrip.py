@@ -323,3 +323,33 @@ def test_a_webhook_whose_person_id_is_too_long_is_stored_under_the_email(client,
     row = Event.objects.get(message_id="rt-long-id")
     assert (row.user_id, row.anonymous_id) == (None, "cool.person@example.com")
     assert row.raw["data"]["identifiers"]["id"] == "u" * 201
+
+
+def test_copying_row_values_stores_what_the_endpoint_stores(client, source):
+    """The ingest bench's reference COPYs mapped rows with ``row_values``: it must load the
+    same row the endpoint stores, or the bench would compare against a different table."""
+    from metrics_source.ingest import STORED_COLUMNS, row_values
+    from metrics_source.mapping import row_from_call
+    from metrics_source.models import Origin
+
+    call = track_call("Push Opened", message_id="bench-reference-1")
+    received_at = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    row = row_from_call(call, received_at=received_at, raw_json=orjson.dumps(call).decode())[1]
+    values = row_values(row, source=source.source, origin=Origin.TRACK)
+    assert len(values) == len(STORED_COLUMNS)
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {Event._meta.db_table} ({', '.join(STORED_COLUMNS)}) FROM STDIN"
+        with cursor.copy(copy_sql) as copy:
+            copy.write_row(values)
+    copied = Event.objects.get(message_id="bench-reference-1")
+
+    call["messageId"] = "bench-reference-2"
+    assert _track(client, source, call).status_code == 200
+    sent = Event.objects.get(message_id="bench-reference-2")
+
+    differing = {"id", "message_id", "raw", "received_at"}
+    for field in Event._meta.concrete_fields:
+        if field.attname not in differing:
+            assert getattr(copied, field.attname) == getattr(sent, field.attname), field.attname
+    assert copied.source_id == source.source.pk and copied.origin == Origin.TRACK
+    assert copied.raw == {**call, "messageId": "bench-reference-1"}
