@@ -334,6 +334,24 @@ def test_event_list_filters(admin_client, events):
     assert listed_ids(admin_client, metric__exact="sent") == {events["alice"].pk}
 
 
+def test_event_list_shows_timestamps_to_the_second_and_sorts_by_them(admin_client, source):
+    calls = [
+        {"event": "Email Sent", "userId": "u", "messageId": "late",
+         "timestamp": "2026-11-17T15:42:07.250Z"},
+        {"event": "Email Sent", "userId": "u", "messageId": "early",
+         "timestamp": "2026-11-17T09:05:00Z"},
+    ]  # fmt: skip
+    assert events_ingest_calls(source=source.source, calls=calls).stored == 2
+    page = admin_client.get(EVENTS).content.decode()
+    assert '<td class="field-when">2026-11-17 15:42:07</td>' in page
+    assert '<td class="field-when">2026-11-17 09:05:00</td>' in page
+    # The column sorts by the timestamp itself, both ways (`o` counts columns from 0).
+    oldest_first = admin_client.get(EVENTS, {"o": "1"}).content.decode()
+    newest_first = admin_client.get(EVENTS, {"o": "-1"}).content.decode()
+    assert oldest_first.index("09:05:00") < oldest_first.index("15:42:07")
+    assert newest_first.index("15:42:07") < newest_first.index("09:05:00")
+
+
 def test_event_detail_is_read_only_with_pretty_json(admin_client, events):
     event = events["m-1"]
     response = admin_client.get(f"{EVENTS}{event.pk}/change/")
