@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from django.db import transaction
 
+from metrics_source import exact_json
 from metrics_source.ingest import (
     MAX_WEBHOOK_BYTES,
     IngestResult,
@@ -43,7 +44,7 @@ def derive_message_id(call: dict[str, Any]) -> None:
         return
     canonical = {key: value for key, value in call.items() if key != "messageId"}
     canonical["type"] = "track"
-    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.sha256(exact_json.dumps(canonical, sort_keys=True)).hexdigest()
     call["messageId"] = DERIVED_ID_PREFIX + digest
 
 
@@ -95,7 +96,7 @@ class ChunkImporter:
     def _add_json(self, number: int, line: bytes) -> None:
         try:
             # Without the line end, so a column in the error message is a column of the line.
-            item = orjson.loads(line.rstrip(b"\r\n"))
+            item = exact_json.loads(line.rstrip(b"\r\n"))
         except orjson.JSONDecodeError as error:
             self._reject(number, f"malformed JSON at column {error.colno}: {error.msg}")
             return

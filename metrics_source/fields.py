@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from django.db import models
 
+from metrics_source import exact_json
+
 
 class JSONTextField(models.TextField):
     """JSON kept as plain text in the database and read back as Python data.
@@ -18,15 +20,15 @@ class JSONTextField(models.TextField):
     """
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
-        return None if value is None else orjson.loads(value)
+        return None if value is None else exact_json.loads(value)
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return orjson.loads(value)
+                return exact_json.loads(value)
             except orjson.JSONDecodeError:
                 return value
         return value
 
     def get_prep_value(self, value: Any) -> str | None:
-        return None if value is None else orjson.dumps(value).decode()
+        return None if value is None else exact_json.dumps(value).decode()

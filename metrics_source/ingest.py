@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from django.db import transaction
 
+from metrics_source import exact_json
 from metrics_source.db import hot_path_rows
 from metrics_source.mapping import (
     EventRow,
@@ -171,7 +172,7 @@ def _raw_json(item: Any, *, limit: int | None = None) -> str:
     """The item as JSON text; over ``limit`` bytes of UTF-8 it is rejected (the limit is in
     bytes, as the body's is: an event of 20,000 "é" is 40 KB, not 20)."""
     try:
-        data = orjson.dumps(item)
+        data = exact_json.dumps(item)
     except orjson.JSONEncodeError as error:  # e.g. nested deeper than orjson writes (254)
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None
     if limit is not None and len(data) > limit:

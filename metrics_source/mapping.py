@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from metrics_source import exact_json
 from metrics_source.catalog import Channel, EventType, event_type_by_name, event_type_for_webhook
 
 MAX_MESSAGE_ID_LENGTH = 200
@@ -182,7 +183,7 @@ def track_event_from_webhook(
 
 def _holds_nul(data: dict[str, Any]) -> bool:
     try:
-        text = orjson.dumps(data)
+        text = exact_json.dumps(data)
     except orjson.JSONEncodeError:
         return False  # not storable as JSON at all: refused below, with the reason
     return _holds_escaped_nul(text.decode())
@@ -596,9 +597,9 @@ def _json_texts(
 ) -> tuple[str, str, str, str | None]:
     """(raw, properties, context, integrations) as stored JSON; MappingError if one cannot be."""
     try:
-        properties_json = orjson.dumps(properties).decode()
-        context_json = orjson.dumps(context).decode()
-        integrations_json = orjson.dumps(integrations).decode() if integrations else None
+        properties_json = exact_json.dumps(properties).decode()
+        context_json = exact_json.dumps(context).decode()
+        integrations_json = exact_json.dumps(integrations).decode() if integrations else None
     except orjson.JSONEncodeError as error:
         # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None

@@ -12,6 +12,8 @@ import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from metrics_source import exact_json
+
 
 class BodyError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -76,7 +78,7 @@ def parse_json(data: bytes) -> Any:
     if not data.strip():
         raise BodyError(400, "the body is empty; send a JSON object")
     try:
-        return orjson.loads(data)
+        return exact_json.loads(data)
     except orjson.JSONDecodeError as error:
         raise BodyError(400, f"malformed JSON: {error}") from None
 

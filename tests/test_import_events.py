@@ -453,3 +453,15 @@ def test_database_down_is_a_clear_failure_not_a_traceback(tmp_path):
     stderr = result.stderr.decode()
     assert "database failed" in stderr and "no line was imported" in stderr
     assert "Traceback" not in stderr
+
+
+def test_integers_beyond_64_bits_are_imported_exactly_and_once(tmp_path, db):
+    big = 2**70
+    call = {"event": "Email Opened", "userId": "u9", "properties": {"delivery_id": "d9", "n": big}}
+    path = write_lines(tmp_path / "big.ndjson", [_json(call)])
+    first, rejected, _, _ = run_import(str(path))
+    second, _, _, _ = run_import(str(path))
+    assert (first["stored"], rejected) == (1, {})
+    assert (second["stored"], second["duplicates"]) == (0, 1)  # the derived id is stable
+    event = Event.objects.get()
+    assert event.properties["n"] == big and event.raw["properties"]["n"] == big

@@ -8,6 +8,7 @@ channel, metric and semantic flag, the typed ids and the JSON as received.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import UTC, datetime
 
@@ -353,3 +354,45 @@ def test_copying_row_values_stores_what_the_endpoint_stores(client, source):
             assert getattr(copied, field.attname) == getattr(sent, field.attname), field.attname
     assert copied.source_id == source.source.pk and copied.origin == Origin.TRACK
     assert copied.raw == {**call, "messageId": "bench-reference-1"}
+
+
+BIG = 2**70  # JSON allows it; orjson alone would store 1.1805916207174113e+21
+
+
+def test_integers_beyond_64_bits_are_stored_exactly_from_the_tracking_api(client, source):
+    call = track_call("Email Opened", message_id="big-1")
+    call["properties"]["big"] = BIG
+    call["context"]["negative"] = -(2**63) - 1
+    response = client.post(
+        "/v1/track",
+        json.dumps(call),  # orjson cannot write these integers; the standard library can
+        content_type="application/json",
+        HTTP_AUTHORIZATION=_auth(source.write_key),
+    )
+    assert response.json()["stored"] == 1
+    event = Event.objects.get(message_id="big-1")
+    assert event.properties["big"] == BIG and type(event.properties["big"]) is int
+    assert event.context["negative"] == -(2**63) - 1
+    assert event.raw["properties"]["big"] == BIG
+    with connection.cursor() as cursor:  # jsonb keeps every digit, and so does raw's text
+        cursor.execute(
+            "SELECT properties->>'big', raw::jsonb->'properties'->>'big'"
+            " FROM metrics_source_event WHERE message_id = 'big-1'"
+        )
+        assert cursor.fetchone() == (str(BIG), str(BIG))
+
+
+def test_integers_beyond_64_bits_are_stored_exactly_from_a_webhook(client, source):
+    payload = webhook_payload("email", "opened", event_id="01HBIGINTEGER000000000000001").payload
+    payload["data"]["big"] = BIG
+    body = json.dumps(payload).encode()
+    response = client.post(
+        f"/webhooks/customerio/{source.source.slug}",
+        body,
+        content_type="application/json",
+        headers=cio_signature_headers(source.secret, body),
+    )
+    assert response.status_code == 200
+    event = Event.objects.get(message_id="01HBIGINTEGER000000000000001")
+    assert event.properties["big"] == BIG
+    assert event.raw["data"]["big"] == BIG

@@ -17,6 +17,7 @@ from django.utils import timezone
 from dashboard import charts, delivery_selectors, selectors
 from dashboard.filters import Filters, channel_label, parent_label
 from dashboard.pages.common import Chart, Dataset, Page, Tile, number
+from metrics_source import exact_json
 from metrics_source.summaries.metrics import FIRST_TIMES, ParentKind
 
 LIST_LIMIT = 100
@@ -146,7 +147,7 @@ def pretty_json(raw: Any) -> str:
     """The stored JSON, indented (the raw column is text; unreadable text is shown as is)."""
     if isinstance(raw, str):
         try:
-            raw = orjson.loads(raw)
+            raw = exact_json.loads(raw)
         except orjson.JSONDecodeError:
             return raw
     return json.dumps(raw, indent=2, ensure_ascii=False, sort_keys=False, default=str)
