@@ -12,13 +12,14 @@ PYTEST_ARGS ?= -n 2
 EMBEDDED := $(PY) -m metrics_source.embedded --
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-forward bench-dashboard lint typecheck lock
+.PHONY: help install run test bench bench-table-copy bench-forward bench-dashboard lint typecheck lock
 
 help:
 	@echo "make install    create $(VENV) and install the locked dependencies"
 	@echo "make run        run the web server, a Celery worker and Celery beat"
 	@echo "make test       run the test suite (PYTEST_ARGS=... to choose tests)"
 	@echo "make bench      ingest throughput beside a COPY baseline (BENCH_ARGS=...)"
+	@echo "make bench-table-copy  what the events table and each index cost to COPY into"
 	@echo "make bench-forward  forwarding throughput beside the receiver's ceiling"
 	@echo "make bench-dashboard  page times at 5 million events beside a raw GROUP BY"
 	@echo "make lint       ruff check, ruff format --check and mypy"
@@ -53,6 +54,10 @@ test: install
 # Events per second through a live server beside a PostgreSQL COPY baseline (BENCH_ARGS=...).
 bench: install
 	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/ingest.py $(BENCH_ARGS)
+
+# What loading the events table costs, index by index, beside the same bare COPY baseline.
+bench-table-copy: install
+	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/table_copy.py $(BENCH_ARGS)
 
 # Events per second forwarded to a local receiver beside the receiver's own ceiling.
 bench-forward: install

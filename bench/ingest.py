@@ -177,12 +177,9 @@ def copy_baseline(db_url: str, events: list[dict]) -> float:
     return len(events) / elapsed
 
 
-def copy_events_table(db_url: str, events: list[dict]) -> float:
-    """COPY of the same events, mapped by the ingest service, into a copy of the events table
-    (its columns, defaults and indexes): what storing these rows costs PostgreSQL at the
-    least, with no HTTP, parsing or mapping. No endpoint that keeps this table's columns and
-    indexes can beat it by much, so it shows how much of the gap to the bare baseline is the
-    table's and how much is the server's."""
+def mapped_rows(db_url: str, events: list[dict]) -> tuple[tuple[str, ...], list[tuple]]:
+    """The events as the ingest service maps them: the columns it writes and each row's
+    values (Django is set up in this process against ``db_url`` to use its mapping)."""
     os.environ.update(DATABASE_URL=db_url, DJANGO_SETTINGS_MODULE="metrics_source.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -201,17 +198,37 @@ def copy_events_table(db_url: str, events: list[dict]) -> float:
         )
         for event in events
     ]
+    return STORED_COLUMNS, rows
+
+
+def copy_rows(db_url: str, table_sql: str, columns: tuple[str, ...], rows: list[tuple]) -> float:
+    """Rows per second of one COPY stream of ``rows`` into ``bench_copy_events``, created by
+    ``table_sql`` (then dropped)."""
     with psycopg.connect(psycopg_url(db_url), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_copy_events")
-        conn.execute("CREATE TABLE bench_copy_events (LIKE metrics_source_event INCLUDING ALL)")
+        conn.execute(table_sql)
         started = time.perf_counter()
-        copy_sql = f"COPY bench_copy_events ({', '.join(STORED_COLUMNS)}) FROM STDIN"
+        copy_sql = f"COPY bench_copy_events ({', '.join(columns)}) FROM STDIN"
         with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_copy_events")
-    return len(events) / elapsed
+    return len(rows) / elapsed
+
+
+# A copy of the events table: its columns, defaults, identity and indexes.
+EVENTS_TABLE_COPY = "CREATE TABLE bench_copy_events (LIKE metrics_source_event INCLUDING ALL)"
+
+
+def copy_events_table(db_url: str, events: list[dict]) -> float:
+    """COPY of the same events, mapped by the ingest service, into a copy of the events table
+    (its columns, defaults and indexes): what storing these rows costs PostgreSQL at the
+    least, with no HTTP, parsing or mapping. No endpoint that keeps this table's columns and
+    indexes can beat it by much, so it shows how much of the gap to the bare baseline is the
+    table's and how much is the server's (``bench/table_copy.py`` splits it by index)."""
+    columns, rows = mapped_rows(db_url, events)
+    return copy_rows(db_url, EVENTS_TABLE_COPY, columns, rows)
 
 
 # ---------------------------------------------------------------------------------------
