@@ -601,7 +601,7 @@ def _json_texts(
         context_json = exact_json.dumps(context).decode()
         integrations_json = exact_json.dumps(integrations).decode() if integrations else None
     except orjson.JSONEncodeError as error:
-        # Lone surrogates, integers beyond 64 bits, nesting deeper than 254 levels.
+        # Lone surrogates, nesting deeper than 254 levels.
         raise MappingError(f"the event cannot be stored as JSON: {error}") from None
     _refuse_nul(properties_json, context_json, integrations_json or "")
     return raw_json, properties_json, context_json, integrations_json

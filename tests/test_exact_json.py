@@ -64,6 +64,33 @@ def test_a_long_integer_nested_deeper_than_python_reads_is_read_as_orjson_reads_
     assert value == float(BIG)
 
 
+@pytest.mark.parametrize("big_first", [True, False])
+def test_a_large_integer_does_not_move_the_nesting_limit(big_first):
+    # orjson writes 254 levels of lists and no more, wherever the large integer sits (before
+    # the fix, with the integer first, 600 levels were written and stored).
+    for depth, writable in ((254, True), (255, False), (600, False)):
+        items = [BIG, _nested(depth - 2)]  # the outer list and the innermost empty one count
+        value = items if big_first else items[::-1]
+        if writable:
+            assert exact_json.loads(exact_json.dumps(value)) == value
+        else:
+            with pytest.raises(orjson.JSONEncodeError, match="Recursion limit reached"):
+                exact_json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"[9999999999999999999]", b"[-999999999999999999]", b'["1234567890123456789"]'],
+    ids=["19-digit", "18-digit-negative", "19-digit-string"],
+)
+def test_numbers_orjson_holds_are_not_read_twice(text, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("read again by the standard library")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    assert exact_json.loads(text) == orjson.loads(text)
+
+
 @pytest.mark.parametrize(
     "value",
     [
