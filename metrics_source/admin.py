@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -239,6 +240,31 @@ _SHOWN_WHEN_SET = frozenset(
 )
 
 
+def _moment(value: datetime | None, *, milliseconds: bool) -> str:
+    """A stored time in TIME_ZONE, ISO-like: "2026-11-17 15:42:07" (".250 UTC" on detail)."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    if not milliseconds:
+        return local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local.strftime('%Y-%m-%d %H:%M:%S')}.{local.microsecond // 1000:03d} {local.tzname()}"
+
+
+# The event page's times, to the millisecond as events carry them: display name -> field.
+_MOMENT_FIELDS = {
+    "timestamp_shown": "timestamp",
+    "original_timestamp_shown": "original_timestamp",
+    "sent_at_shown": "sent_at",
+    "received_at_shown": "received_at",
+}
+
+
+def _shown(event: Event, name: str) -> bool:
+    """Whether the event page shows this row: optional fields only when they hold a value."""
+    field = _MOMENT_FIELDS.get(name, name)
+    return field not in _SHOWN_WHEN_SET or getattr(event, field) is not None
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written only by the system (events, the forwarding ledger): view, never edit."""
 
@@ -268,7 +294,7 @@ class EventAdmin(ReadOnlyAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_select_related = ["source"]
-    readonly_fields = ["properties_json", "context_json", "raw_json"]
+    readonly_fields = ["properties_json", "context_json", "raw_json", *_MOMENT_FIELDS]
     fieldsets = [
         (
             None,
@@ -301,15 +327,31 @@ class EventAdmin(ReadOnlyAdmin):
                 ]
             },
         ),
-        ("Time", {"fields": ["timestamp", "original_timestamp", "sent_at", "received_at"]}),
+        ("Time", {"fields": list(_MOMENT_FIELDS)}),
         ("Payload", {"fields": ["properties_json", "context_json", "raw_json"]}),
     ]
 
     @admin.display(description="timestamp", ordering="timestamp")
     def when(self, event: Event) -> str:
-        # To the second and compact ("2026-11-17 15:42:07"): the default "Nov. 17, 2026,
-        # 3:42 p.m." drops the seconds a sequence of events needs and widens the table.
-        return timezone.localtime(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+        # To the second and compact: the default "Nov. 17, 2026, 3:42 p.m." drops the seconds
+        # a sequence of events needs and widens the table.
+        return _moment(event.timestamp, milliseconds=False)
+
+    @admin.display(description="timestamp")
+    def timestamp_shown(self, event: Event) -> str:
+        return _moment(event.timestamp, milliseconds=True)
+
+    @admin.display(description="original timestamp")
+    def original_timestamp_shown(self, event: Event) -> str:
+        return _moment(event.original_timestamp, milliseconds=True)
+
+    @admin.display(description="sent at")
+    def sent_at_shown(self, event: Event) -> str:
+        return _moment(event.sent_at, milliseconds=True)
+
+    @admin.display(description="received at")
+    def received_at_shown(self, event: Event) -> str:
+        return _moment(event.received_at, milliseconds=True)
 
     @admin.display(description="person")
     def person(self, event: Event) -> SafeString | str:
@@ -353,11 +395,7 @@ class EventAdmin(ReadOnlyAdmin):
             return self.fieldsets
         fieldsets = []
         for name, options in self.fieldsets:
-            fields = [
-                f
-                for f in options["fields"]
-                if f not in _SHOWN_WHEN_SET or getattr(obj, f) is not None
-            ]
+            fields = [f for f in options["fields"] if _shown(obj, str(f))]
             if fields:
                 fieldsets.append((name, {**options, "fields": fields}))
         return fieldsets

@@ -368,6 +368,20 @@ def test_event_detail_is_read_only_with_pretty_json(admin_client, events):
     assert "Broadcast id" not in page  # empty ids are left out
 
 
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_event_detail_shows_its_times_to_the_millisecond_in_the_time_zone(admin_client, source):
+    call = {"event": "Email Opened", "userId": "u", "messageId": "ms-times",
+            "timestamp": "2026-07-01T10:15:30.250Z"}  # fmt: skip
+    assert events_ingest_calls(source=source.source, calls=[call]).stored == 1
+    event = Event.objects.get(message_id="ms-times")
+    page = admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode()
+    times = dict(re.findall(r"<label>([^<]+):</label>\s*<div class=\"readonly\">([^<]+)<", page))
+    assert times["Timestamp"] == "2026-07-01 12:15:30.250 CEST"  # Paris in summer
+    assert times["Original timestamp"] == "2026-07-01 12:15:30.250 CEST"
+    assert times["Received at"].endswith((" CET", " CEST"))
+    assert "Sent at" not in times  # not set on this call: the row is left out
+
+
 def test_event_admin_refuses_add_change_and_delete(admin_client, events):
     event = events["m-1"]
     before = list(Event.objects.order_by("pk").values())
