@@ -41,6 +41,7 @@ from metrics_source.ingest import (
 from metrics_source.models import Source
 from metrics_source.request_body import (
     BodyError,
+    EmptyBodyError,
     parse_json,
     read_body,
     read_json_body,
@@ -74,7 +75,10 @@ class WriteKeyAuth(AuthBase):
         if header:
             write_key = write_key_from_authorization(header)
         else:
-            body = read_json_body(request, limit=MAX_BATCH_BYTES)
+            try:
+                body = read_json_body(request, limit=MAX_BATCH_BYTES)
+            except EmptyBodyError:
+                body = None  # no header and no body: no credentials at all, so 401
             write_key = body.get("writeKey") if isinstance(body, dict) else None
             write_key = write_key if isinstance(write_key, str) else None
         return source_for_write_key(write_key)
@@ -272,6 +276,7 @@ for _call_type in ("identify", "page", "screen", "group", "alias"):
         response=_INGEST_RESPONSES,
         exclude_none=True,
         summary=f"Accept {_call_type} calls (counted, not stored as metrics)",
+        openapi_extra=_json_body_doc({"type": "object"}),
     )(_non_metric_call(_call_type))
 
 

@@ -22,6 +22,14 @@ class BodyError(Exception):
         self.message = message
 
 
+class EmptyBodyError(BodyError):
+    """Nothing was sent: for a request without an Authorization header, that also means no
+    credentials (the write key may be in the body), which the tracking API answers with 401."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "the body is empty; send a JSON object")
+
+
 def _kb(limit: int) -> str:
     return f"{limit // 1024} KB"
 
@@ -76,7 +84,7 @@ def read_body(request: HttpRequest, *, limit: int) -> bytes:
 
 def parse_json(data: bytes) -> Any:
     if not data.strip():
-        raise BodyError(400, "the body is empty; send a JSON object")
+        raise EmptyBodyError
     try:
         return exact_json.loads(data)
     except orjson.JSONDecodeError as error:

@@ -11,7 +11,7 @@ import pytest
 
 from metrics_source.models import Event, Origin
 from metrics_source.sources import source_rotate_write_key
-from tests.conftest import basic_auth
+from tests.conftest import basic_auth, make_client
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +127,18 @@ def test_unknown_or_missing_key_is_401_and_stores_nothing(
         body = {**body, "writeKey": body_key}
     assert_error(post(client, path, body, auth=auth), 401, *words)
     assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("route", ["fast path", "full stack"])
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch", "/v1/identify", "/v1/alias"])
+@pytest.mark.parametrize("data", [b"", b"  \n"], ids=["empty", "blank"])
+def test_nothing_sent_without_a_header_is_401_not_a_malformed_body(source, path, data, route):
+    # No Authorization header and no body: no credentials at all. With a key, an empty body
+    # is still the body's fault (400, in test_malformed_json_is_400_and_stores_nothing).
+    response = post(make_client(route), path, data, raw=True)
+    assert_error(response, 401, "missing write key")
+    response = post(make_client(route), path, b"{", raw=True)
+    assert_error(response, 400, "malformed JSON")  # a body was sent: it may hold the key
 
 
 def test_rotated_away_key_is_401_and_the_new_one_works(client, source):

@@ -64,7 +64,10 @@ def test_openapi_document_lists_the_public_endpoints(client):
     for path in ("/v1/batch", "/v1/track", "/webhooks/customerio/{slug}", "/healthz"):
         assert path in paths, sorted(paths)
     for kind in ("identify", "page", "screen", "group", "alias"):
-        assert f"/v1/{kind}" in paths
+        # Each takes a JSON object (an empty body is refused), as track does.
+        body = paths[f"/v1/{kind}"]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"]["type"] == "object"
     batch = paths["/v1/batch"]["post"]
     # The request body is described although the endpoint parses it by hand.
     schema = batch["requestBody"]["content"]["application/json"]["schema"]
