@@ -608,6 +608,39 @@ def test_beat_that_cannot_reach_its_broker_never_passes_its_health_check(
     assert "handed no task to the broker" in result.stderr
 
 
+@pytest.mark.slow
+def test_beat_that_loses_its_broker_fails_its_health_check_once_its_deadline_passes(
+    services, live_servers, tmp_path
+):
+    from metrics_source.beat import heartbeat_path
+    from metrics_source.embedded import redis_start, redis_stop
+
+    schedule = tmp_path / "celerybeat-schedule"
+    argv, check = beat_argv_and_check(services, schedule)
+    # A broker of its own (the embedded Redis), to take away while beat runs.
+    broker = tmp_path / "broker"
+    env = live_env(services["beat"], live_servers) | {"REDIS_URL": redis_start(broker)}
+    log = tmp_path / "beat.log"
+    try:
+        with running(argv, env, log) as beat:
+            wait_until_healthy(check, env, beat, log)
+            redis_stop(broker)
+            lost_at = time.time()
+            # Whatever beat does now (retry, hang or exit), the check must turn: at the latest
+            # when the deadline of the last task the broker took has passed.
+            last_deadline = float(heartbeat_path(schedule).read_text())
+            bound = time.monotonic() + 120  # against hanging, not a timing expectation
+            while (result := run(check, env)).returncode == 0:
+                assert time.monotonic() < bound, log.read_text()[-3000:]
+                time.sleep(0.5)
+    finally:
+        redis_stop(broker)
+    assert result.returncode == 1, result.stdout
+    assert "handed no task to the broker" in result.stderr
+    # It turned because the deadline passed, not at once: while on time it stays healthy.
+    assert time.time() >= last_deadline > lost_at
+
+
 # --- utilities ---------------------------------------------------------------------------------
 
 
