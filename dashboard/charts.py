@@ -7,7 +7,7 @@ it when the point is clicked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -364,6 +364,11 @@ def parent_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+# The narrowest time axis a delivery's timeline gets: left to itself, plotly.js spreads a lone
+# event (or a burst within a second) over ticks of a tenth of a millisecond.
+SHORTEST_TIMELINE = timedelta(minutes=1)
+
+
 def delivery_timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One delivery's events on a time axis, one row per metric in the order first reached.
 
@@ -403,11 +408,22 @@ def delivery_timeline_figure(events: Sequence[dict[str, Any]]) -> dict[str, Any]
             "automargin": True,
             "gridcolor": "#eef2f7",
         },
-        xaxis={"gridcolor": "#eef2f7", "zeroline": False, "automargin": True},
+        xaxis=_timeline_axis([datetime.fromisoformat(event["at"]) for event in events]),
         margin={"l": 16, "r": 24, "t": 12, "b": 36},
         showlegend=False,
     )
     return _figure([trace], layout)
+
+
+def _timeline_axis(moments: list[datetime]) -> dict[str, Any]:
+    axis: dict[str, Any] = {"gridcolor": "#eef2f7", "zeroline": False, "automargin": True}
+    if moments and max(moments) - min(moments) < SHORTEST_TIMELINE:
+        middle = min(moments) + (max(moments) - min(moments)) / 2
+        half = SHORTEST_TIMELINE / 2
+        ends = [(middle - half).isoformat(timespec="milliseconds"),
+                (middle + half).isoformat(timespec="milliseconds")]  # fmt: skip
+        axis |= {"type": "date", "range": ends}
+    return axis
 
 
 def person_activity_figure(

@@ -451,3 +451,25 @@ def test_content_security_policy(admin, deliveries, url):
 def test_pinned_number_of_queries(admin, destinations, django_assert_num_queries, url, queries):
     with django_assert_num_queries(queries):
         assert admin.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("moments", "window"),
+    [
+        (["2026-11-27T21:38:07.971"], ("2026-11-27T21:37:37.971", "2026-11-27T21:38:37.971")),
+        (  # a burst of a few seconds, centred
+            ["2026-11-27T21:38:00", "2026-11-27T21:38:10"],
+            ("2026-11-27T21:37:35.000", "2026-11-27T21:38:35.000"),
+        ),
+        (["2026-11-27T21:38:00", "2026-11-27T23:38:00"], None),  # hours apart: plotly's range
+    ],
+)
+def test_a_timeline_spans_at_least_a_minute(moments, window):
+    from dashboard.charts import delivery_timeline_figure
+
+    events = [
+        {"at": at, "metric": "sent", "event": "Email Sent", "since": "at send", "machine": False}
+        for at in moments
+    ]
+    axis = delivery_timeline_figure(events)["layout"]["xaxis"]
+    assert tuple(axis["range"]) == window if window else "range" not in axis
