@@ -259,6 +259,16 @@ _MOMENT_FIELDS = {
 }
 
 
+def _moment_display(field: str) -> Any:
+    """The event page's row for one of its times, to the millisecond."""
+
+    @admin.display(description=field.replace("_", " "))
+    def shown(model_admin: admin.ModelAdmin, event: Event) -> str:
+        return _moment(getattr(event, field), milliseconds=True)
+
+    return shown
+
+
 def _shown(event: Event, name: str) -> bool:
     """Whether the event page shows this row: optional fields only when they hold a value."""
     field = _MOMENT_FIELDS.get(name, name)
@@ -337,21 +347,10 @@ class EventAdmin(ReadOnlyAdmin):
         # a sequence of events needs and widens the table.
         return _moment(event.timestamp, milliseconds=False)
 
-    @admin.display(description="timestamp")
-    def timestamp_shown(self, event: Event) -> str:
-        return _moment(event.timestamp, milliseconds=True)
-
-    @admin.display(description="original timestamp")
-    def original_timestamp_shown(self, event: Event) -> str:
-        return _moment(event.original_timestamp, milliseconds=True)
-
-    @admin.display(description="sent at")
-    def sent_at_shown(self, event: Event) -> str:
-        return _moment(event.sent_at, milliseconds=True)
-
-    @admin.display(description="received at")
-    def received_at_shown(self, event: Event) -> str:
-        return _moment(event.received_at, milliseconds=True)
+    timestamp_shown = _moment_display("timestamp")
+    original_timestamp_shown = _moment_display("original_timestamp")
+    sent_at_shown = _moment_display("sent_at")
+    received_at_shown = _moment_display("received_at")
 
     @admin.display(description="person")
     def person(self, event: Event) -> SafeString | str:
