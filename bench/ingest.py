@@ -201,6 +201,14 @@ def mapped_rows(db_url: str, events: list[dict]) -> tuple[tuple[str, ...], list[
     return STORED_COLUMNS, rows
 
 
+def copy_stream(conn: psycopg.Connection, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """One COPY of ``rows`` into ``bench_copy_events``, in one transaction."""
+    copy_sql = f"COPY bench_copy_events ({', '.join(columns)}) FROM STDIN"
+    with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def copy_rows(db_url: str, table_sql: str, columns: tuple[str, ...], rows: list[tuple]) -> float:
     """Rows per second of one COPY stream of ``rows`` into ``bench_copy_events``, created by
     ``table_sql`` (then dropped)."""
@@ -208,10 +216,7 @@ def copy_rows(db_url: str, table_sql: str, columns: tuple[str, ...], rows: list[
         conn.execute("DROP TABLE IF EXISTS bench_copy_events")
         conn.execute(table_sql)
         started = time.perf_counter()
-        copy_sql = f"COPY bench_copy_events ({', '.join(columns)}) FROM STDIN"
-        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+        copy_stream(conn, columns, rows)
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_copy_events")
     return len(rows) / elapsed

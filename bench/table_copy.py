@@ -30,7 +30,15 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from benchdb import fresh_database, psycopg_url
-from ingest import EVENTS_TABLE_COPY, ROOT, copy_baseline, copy_rows, make_event, mapped_rows
+from ingest import (
+    EVENTS_TABLE_COPY,
+    ROOT,
+    copy_baseline,
+    copy_rows,
+    copy_stream,
+    make_event,
+    mapped_rows,
+)
 
 BARE_TABLE = (
     "CREATE TABLE bench_copy_events (LIKE metrics_source_event INCLUDING DEFAULTS"
@@ -56,10 +64,7 @@ INDEXES = {
 def _stream(url: str, columns: tuple[str, ...], rows: list[tuple], barrier) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         barrier.wait()
-        copy_sql = f"COPY bench_copy_events ({', '.join(columns)}) FROM STDIN"
-        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+        copy_stream(conn, columns, rows)
 
 
 def copy_parallel(db_url: str, columns: tuple[str, ...], rows: list[tuple], streams: int) -> float:
