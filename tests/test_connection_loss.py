@@ -9,7 +9,6 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import orjson
 import psycopg
@@ -23,6 +22,7 @@ from metrics_source.ingest import events_store
 from metrics_source.mapping import row_from_call
 from metrics_source.models import Event, Origin
 from tests.conftest import basic_auth, cio_signature_headers, make_client
+from tests.forwarding_support import worker_database_url
 from tests.gunicorn_support import gunicorn
 
 
@@ -170,16 +170,12 @@ def test_inside_a_transaction_the_loss_is_raised_not_retried(transactional_db):
 def gunicorn_on_test_database(transactional_db, tmp_path):
     """gunicorn (one sync worker) serving the project on the test database; its database
     sessions carry an application name of their own, so the test can end exactly those."""
-    settings = connection.settings_dict
-    user = quote(settings["USER"] or "", safe="")
-    password = quote(settings["PASSWORD"] or "", safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = settings["HOST"] or "127.0.0.1"
-    port = f":{settings['PORT']}" if settings["PORT"] else ""
     app_name = f"conn-loss-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{credentials}{host}{port}/{settings['NAME']}",
+        # The suite's own URL (a TCP host or an embedded server's socket folder), on the test
+        # database.
+        "DATABASE_URL": worker_database_url(),
         "PGAPPNAME": app_name,  # libpq's default application_name for the server's sessions
         "DEBUG": "false",
     }

@@ -361,6 +361,10 @@ def near_valid_events(draw):
     return event
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _assert_storable(row: EventRow) -> None:
     """What PostgreSQL needs of the typed columns: text without NUL or lone surrogates, within
     its column, 64-bit integers, aware timestamps."""
@@ -392,7 +396,9 @@ def _assert_storable(row: EventRow) -> None:
         assert value is None or (type(value) is int and -(2**63) <= value < 2**63), column
     assert row.timestamp.tzinfo is not None
     for text in (row.properties_json, row.context_json):
-        orjson.loads(text)  # valid JSON for the jsonb columns
+        # Valid JSON for the jsonb columns: the standard library reads integers of any size
+        # (orjson turns those beyond a double into an error), and NaN or Infinity is refused.
+        json.loads(text, parse_constant=_not_json)
         assert "\\u0000" not in text.replace("\\\\", "")
 
 
