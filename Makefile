@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= $(or $(METRICS_SOURCE_DATA_DIR),.data)
 # The suite runs in two processes (pytest-xdist): each gets its own test database.
 PYTEST_ARGS ?= -n 2
-EMBEDDED := $(PY) -m metrics_source.embedded --
+EMBEDDED := $(PY) -m metrics_source.runtime.embedded --
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test bench bench-table-copy bench-forward bench-dashboard lint typecheck lock

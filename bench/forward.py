@@ -134,7 +134,7 @@ def calls(count: int, prefix: str) -> list[dict]:
 def forward(receiver: Receiver, env: dict, *, count: int, batch_size: int, name: str) -> float:
     """Events/s from the first to the last request the receiver saw."""
     from metrics_source.forwarding.destinations import destination_create
-    from metrics_source.ingest import events_ingest_calls
+    from metrics_source.ingest.service import events_ingest_calls
 
     receiver.reset()
     destination = destination_create(

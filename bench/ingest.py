@@ -185,8 +185,8 @@ def mapped_rows(db_url: str, events: list[dict]) -> tuple[tuple[str, ...], list[
     import django
 
     django.setup()
-    from metrics_source.ingest import STORED_COLUMNS, row_values
-    from metrics_source.mapping import row_from_call
+    from metrics_source.ingest.mapping import row_from_call
+    from metrics_source.ingest.service import STORED_COLUMNS, row_values
     from metrics_source.models import Origin
 
     now = datetime.now(UTC)
@@ -500,7 +500,8 @@ def main() -> None:
     env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     make_key = (
-        "from metrics_source.sources import source_create;print(source_create(name='bench')[1])"
+        "from metrics_source.ingest.sources import source_create;"
+        "print(source_create(name='bench')[1])"
     )
     write_key = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", make_key],

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
 
-from metrics_source.catalog import CHANNEL_LABELS, Channel
+from metrics_source.ingest.catalog import CHANNEL_LABELS, Channel
 from metrics_source.summaries.metrics import Basis, ParentKind
 
 PERIODS: dict[str, tuple[str, timedelta]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metrics_source.catalog import EVENT_TYPES, Channel
+from metrics_source.ingest.catalog import EVENT_TYPES, Channel
 
 # Channels whose messages never report "delivered".
 NO_DELIVERED_STEP = frozenset({Channel.IN_APP.value, Channel.WEBHOOK.value, Channel.SLACK.value})

@@ -19,12 +19,12 @@ from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from metrics_source.models import Event, Source
-from metrics_source.sources import (
+from metrics_source.ingest.sources import (
     source_prepare_new,
     source_rotate_write_key,
     sources_set_enabled,
 )
+from metrics_source.models import Event, Source
 
 
 def _copyable(text: str, *, wrap_at: str = "") -> SafeString:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from metrics_source.catalog import (
+from metrics_source.ingest.catalog import (
     EVENT_TYPES,
     PREFERENCES_CHANGED,
     SUBSCRIBED,

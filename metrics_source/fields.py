@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from django.db import models
 
-from metrics_source import exact_json
+from metrics_source.ingest import exact_json
 
 
 class JSONTextField(models.TextField):

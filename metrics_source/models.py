@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from metrics_source.catalog import Channel, Metric
 from metrics_source.fields import JSONTextField
+from metrics_source.ingest.catalog import Channel, Metric
 
 
 class Source(models.Model):

@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from metrics_source.env import (
+from metrics_source.runtime.env import (
     env_bool,
     env_float,
     env_float_list,
@@ -48,7 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "metrics_source.middleware.JsonApiErrorsMiddleware",
+    "metrics_source.runtime.middleware.JsonApiErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,7 +101,7 @@ DATABASES["default"]["OPTIONS"].setdefault(
 # connection poolers, and then `execute(..., prepare=True)` is silently ignored: the ingest
 # INSERT was parsed and planned on every request. Its own cursors bind on the client and never
 # prepare, so a threshold that is never reached prepares exactly the hot-path statements that
-# ask for it (metrics_source.db). Off for a pooler in transaction mode that cannot keep
+# ask for it (metrics_source.runtime.db). Off for a pooler in transaction mode that cannot keep
 # prepared statements (PgBouncer before 1.21).
 if env_bool("DATABASE_PREPARED_STATEMENTS", default=True):
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
@@ -125,7 +125,7 @@ STATICFILES_DIRS: list[Path] = []
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "metrics_source.staticfiles.PlotlyFinder",
+    "metrics_source.runtime.staticfiles.PlotlyFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -133,7 +133,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "metrics_source.staticfiles.ManifestOrPlainStorage"
+            else "metrics_source.runtime.staticfiles.ManifestOrPlainStorage"
         )
     },
 }

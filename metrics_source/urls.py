@@ -3,10 +3,10 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from metrics_source.api import api
+from metrics_source.ingest.api import api
 
 # API paths answer a 400 that Django raises itself (a Host not in ALLOWED_HOSTS) in JSON too.
-handler400 = "metrics_source.error_views.bad_request"
+handler400 = "metrics_source.runtime.error_views.bad_request"
 
 admin.site.site_header = "metrics-source"
 admin.site.site_title = "metrics-source admin"

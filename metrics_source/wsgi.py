@@ -7,6 +7,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "metrics_source.settings")
 # ingest endpoints (tracking API and webhooks) without the middleware chain (fast_path).
 django.setup(set_prefix=False)
 
-from metrics_source.fast_path import MetricsSourceWSGIHandler  # noqa: E402 (needs setup)
+from metrics_source.ingest.fast_path import MetricsSourceWSGIHandler  # noqa: E402 (needs setup)
 
 application = MetricsSourceWSGIHandler()

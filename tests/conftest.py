@@ -11,9 +11,9 @@ import pytest
 from django.test import Client
 from django.test.client import ClientHandler
 
-from metrics_source.fast_path import FastPathMixin
+from metrics_source.ingest.fast_path import FastPathMixin
+from metrics_source.ingest.sources import source_create
 from metrics_source.models import Source
-from metrics_source.sources import source_create
 
 # The browser fixtures (Debian's chromium driven by Playwright) for the page tests.
 pytest_plugins = ["tests.browser"]

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from metrics_source.ingest import events_ingest_calls
+from metrics_source.ingest.service import events_ingest_calls
 from tests.payloads import track_call
 
 ROOT = Path(__file__).resolve().parent.parent

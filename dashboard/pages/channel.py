@@ -36,7 +36,7 @@ from dashboard.rates import (
     rates_for,
 )
 from dashboard.selectors import SeriesPoint
-from metrics_source.catalog import Channel
+from metrics_source.ingest.catalog import Channel
 
 # The rates every table shows, in order ("—" where the channel cannot report one).
 TABLE_RATES = tuple(rate.key for rate in RATES)

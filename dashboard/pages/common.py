@@ -21,7 +21,7 @@ from dashboard.filters import (
     channel_label,
     parent_label,
 )
-from metrics_source.catalog import Channel
+from metrics_source.ingest.catalog import Channel
 
 
 @dataclass

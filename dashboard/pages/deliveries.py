@@ -17,7 +17,7 @@ from django.utils import timezone
 from dashboard import charts, delivery_selectors, selectors
 from dashboard.filters import Filters, channel_label, parent_label
 from dashboard.pages.common import Chart, Dataset, Page, Tile, number
-from metrics_source import exact_json
+from metrics_source.ingest import exact_json
 from metrics_source.summaries.metrics import FIRST_TIMES, ParentKind
 
 LIST_LIMIT = 100

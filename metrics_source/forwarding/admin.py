@@ -36,7 +36,7 @@ from metrics_source.forwarding.replay_jobs import replay_job_create, replay_prog
 from metrics_source.forwarding.signing import new_secret, secret_key
 from metrics_source.forwarding.ssrf import UrlRefused, check_url
 from metrics_source.models import Event
-from metrics_source.wakeup import ingest_wakeup
+from metrics_source.runtime.wakeup import ingest_wakeup
 
 FILTER_FIELDS = [
     "channels", "event_names", "sources", "campaign_ids", "broadcast_ids", "newsletter_ids",

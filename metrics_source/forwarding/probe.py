@@ -16,7 +16,7 @@ from metrics_source.forwarding.kinds import KINDS
 from metrics_source.forwarding.models import DeliveryAttempt, Destination
 from metrics_source.forwarding.retry import Verdict, classify
 from metrics_source.forwarding.ssrf import check_url
-from metrics_source.mapping import iso
+from metrics_source.ingest.mapping import iso
 
 
 @dataclass(slots=True)

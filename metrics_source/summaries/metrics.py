@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metrics_source.catalog import Metric
+from metrics_source.ingest.catalog import Metric
 
 
 @dataclass(frozen=True, slots=True)

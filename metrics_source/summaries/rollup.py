@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from metrics_source.db import hot_path_cursor
 from metrics_source.models import Event
+from metrics_source.runtime.db import hot_path_cursor
 from metrics_source.summaries.metrics import FAILURE_METRICS, FIRST_TIMES, Basis, ParentKind
 from metrics_source.summaries.models import (
     ActionCount,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from metrics_source.forwarding.kinds.base import OutboundRequest
 from metrics_source.forwarding.models import Destination
-from metrics_source.mapping import iso
+from metrics_source.ingest.mapping import iso
 
 
 def batch_url(base: str) -> str:

@@ -20,9 +20,9 @@ from django.db import transaction
 from tqdm import tqdm
 
 from metrics_source.demo import DEFAULT_DAYS, DEFAULT_EVENTS, DEFAULT_SEED, DemoStream
-from metrics_source.ingest import MAX_BATCH_EVENTS, events_ingest_calls
+from metrics_source.ingest.service import MAX_BATCH_EVENTS, events_ingest_calls
+from metrics_source.ingest.sources import source_create
 from metrics_source.models import Event, Origin, Source
-from metrics_source.sources import source_create
 from metrics_source.summaries.rollup import summaries_catch_up
 
 SOURCE_NAME = "Demo data"

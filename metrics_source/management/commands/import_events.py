@@ -17,14 +17,14 @@ from django.db import DatabaseError
 from django.db.models import Q
 from tqdm import tqdm
 
-from metrics_source.bulk_import import (
+from metrics_source.ingest.bulk_import import (
     DERIVED_ID_PREFIX,
     MAX_LINE_BYTES,
     ChunkImporter,
     ImportTotals,
 )
+from metrics_source.ingest.ndjson import Input, open_input, read_lines
 from metrics_source.models import Source
-from metrics_source.ndjson import Input, open_input, read_lines
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000

@@ -26,9 +26,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connections
 
-from metrics_source.embedded import data_dir, ensure_data_dir
-from metrics_source.env import env_int, env_str
 from metrics_source.models import Event
+from metrics_source.runtime.embedded import data_dir, ensure_data_dir
+from metrics_source.runtime.env import env_int, env_str
 
 STOP_TIMEOUT = 30  # seconds each child gets to finish after SIGTERM before SIGKILL
 GRACEFUL_TIMEOUT = 25  # gunicorn's own limit for requests in flight; below STOP_TIMEOUT
@@ -200,7 +200,7 @@ class Command(BaseCommand):
                 "celery beat",
                 [python, "-m", "celery", "-A", "metrics_source", "beat",
                  "--loglevel", "INFO", "--schedule", str(schedule),
-                 "--scheduler", "metrics_source.beat:HeartbeatScheduler"],
+                 "--scheduler", "metrics_source.runtime.beat:HeartbeatScheduler"],
             ),
         ]  # fmt: skip
 

@@ -1,0 +1,172 @@
+"""The campaign list and one campaign's page, against hand-computed expectations (the events
+of ``tests.dashboard.test_channel.ingest_sample``: campaign 7 sends three emails and an
+in-app message, broadcast 9 one SMS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from metrics_source.summaries.rollup import summaries_catch_up
+from tests.dashboard.test_channel import download, event, ingest, ingest_sample, rows_by
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def parent_rows(response) -> dict:
+    return {(row["kind"], row["parent_id"]): row for row in response.context["parent_rows"]}
+
+
+def test_campaigns_table_counts_and_rates(admin) -> None:
+    ingest_sample()
+    response = admin.get("/campaigns/")
+    assert response.status_code == 200
+    rows = parent_rows(response)
+    assert set(rows) == {("campaign", 7), ("broadcast", 9)}
+    campaign = rows[("campaign", 7)]
+    assert campaign["name"] == "Welcome aboard"  # the first subject seen
+    assert campaign["channels"] == ["email", "in_app"]
+    assert (campaign["sent"], campaign["delivered"]) == (4, 2)
+    # In-app has no delivered step: its sent stands in (2 delivered emails + 1 in-app).
+    assert campaign["open_rate"] == pytest.approx(2 / 3)
+    assert campaign["click_rate"] == pytest.approx(1 / 3)
+    assert campaign["delivery_rate"] == pytest.approx(2 / 3)  # emails only
+    assert campaign["bounce_rate"] == pytest.approx(1 / 4)
+    assert campaign["url"] == "/campaigns/campaign/7/"
+    broadcast = rows[("broadcast", 9)]
+    assert broadcast["open_rate"] is None  # SMS cannot report opens
+    assert broadcast["click_rate"] == pytest.approx(1.0)
+    # Busiest first.
+    assert [row["parent_id"] for row in response.context["parent_rows"]] == [7, 9]
+    content = response.content.decode()
+    assert 'class="sortable"' in content and "66.7%" in content and "—" in content
+    figure = response.context["page"].charts["comparison"].figure
+    assert figure["data"][0]["customdata"] == ["/campaigns/campaign/7/", "/campaigns/broadcast/9/"]
+    assert figure["data"][0]["y"] == [4, 1]
+
+
+def test_campaigns_links_keep_filters_but_not_the_parent(admin) -> None:
+    ingest_sample()
+    response = admin.get("/campaigns/?period=7d&parent=campaign:7")
+    assert list(parent_rows(response)) == [("campaign", 7)]
+    assert parent_rows(response)[("campaign", 7)]["url"] == "/campaigns/campaign/7/?period=7d"
+
+
+def test_campaigns_filtered_by_channel(admin) -> None:
+    ingest_sample()
+    response = admin.get("/campaigns/?channel=sms")
+    assert list(parent_rows(response)) == [("broadcast", 9)]
+
+
+def test_campaigns_csv(admin) -> None:
+    ingest_sample()
+    header, *rows = download(admin, "/campaigns/?download=campaigns")
+    assert header[:6] == ["kind", "id", "label", "channels", "sent", "delivered"]
+    assert rows[0][:6] == ["campaign", "7", "Welcome aboard", "email in_app", "4", "2"]
+    assert float(rows[0][header.index("open_rate")]) == pytest.approx(2 / 3)
+    assert rows[1][header.index("open_rate")] == ""
+
+
+def test_campaigns_empty_states(admin) -> None:
+    assert "No events yet" in admin.get("/campaigns/").content.decode()
+    ingest_sample()
+    response = admin.get("/campaigns/?period=custom&from=2020-01-01&to=2020-01-31")
+    assert response.status_code == 200
+    assert "Nothing sent" in response.content.decode()
+
+
+def test_campaign_page(admin) -> None:
+    ingest_sample()
+    response = admin.get("/campaigns/campaign/7/?period=7d")
+    assert response.status_code == 200
+    context = response.context
+    assert context["hide_parent_filter"] is True
+    assert 'name="parent"' not in response.content.decode()
+    tiles = {tile.label: tile.value for tile in context["tiles"]}
+    assert tiles["Sent"] == "4" and tiles["Delivered"] == "2" and tiles["Open rate"] == "66.7%"
+    funnel = {(c, s, int(n)) for c, s, n in download(
+        admin, "/campaigns/campaign/7/?period=7d&download=funnel")[1:]}  # fmt: skip
+    assert ("email", "sent", 3) in funnel and ("in_app", "opened", 1) in funnel
+    assert ("email", "delivered", 2) in funnel and ("in_app", "sent", 1) in funnel
+    # Drill-downs keep the parent.
+    steps = context["page"].charts["funnel"].figure["data"][0]["customdata"]
+    assert "/deliveries/?period=7d&channel=email&parent=campaign%3A7&reached=sent" in steps
+    actions = rows_by(context["actions"], "channel")
+    assert actions["email"]["action_id"] == 96
+    assert actions["email"]["sent"] == 3
+    assert (actions["email"]["opened"], actions["email"]["bounced"]) == (1, 1)
+    assert actions["email"]["rates"]["open_rate"] == pytest.approx(1 / 2)
+    assert actions["in_app"]["rates"]["open_rate"] == pytest.approx(1.0)
+    assert [(link["link"], link["clicks"]) for link in context["links"]] == [
+        ("https://example.com/a", 1)
+    ]
+    assert "550 no such user" in response.content.decode()
+    assert download(admin, "/campaigns/campaign/7/?download=links") == [
+        ["link", "clicks", "human_clicks", "machine_clicks"],
+        ["https://example.com/a", "1", "1", "0"],
+    ]
+    series = download(admin, "/campaigns/campaign/7/?download=series")
+    opened = [row for row in series[1:] if row[1] == "opened"]
+    # d1's two opens and d4's open: 2 unique deliveries, 3 events, on one day.
+    assert [(row[2], row[3]) for row in opened] == [("2", "3")]
+
+
+def test_campaign_page_without_activity_in_the_period(admin) -> None:
+    ingest_sample()
+    response = admin.get("/campaigns/broadcast/9/?period=custom&from=2020-01-01&to=2020-01-02")
+    assert response.status_code == 200
+    assert "No activity" in response.content.decode()
+
+
+def test_campaign_404s(admin) -> None:
+    ingest_sample()
+    assert admin.get("/campaigns/campaign/999/").status_code == 404
+    assert admin.get("/campaigns/bogus/7/").status_code == 404
+    assert admin.get("/campaigns/broadcast/7/").status_code == 404
+
+
+def test_duplicates_and_late_events_do_not_double_count(admin) -> None:
+    ingest_sample()
+    before = parent_rows(admin.get("/campaigns/"))[("campaign", 7)]
+    # The same events again, and an open from before the first one.
+    ingest(event("Email Opened", "m1c", 20, "d1"), event("Email Opened", "m1z", 10, "d1"))
+    summaries_catch_up()
+    after = parent_rows(admin.get("/campaigns/"))[("campaign", 7)]
+    assert (after["sent"], after["open_rate"]) == (before["sent"], before["open_rate"])
+
+
+def test_invalid_filters_fall_back_with_a_notice(admin) -> None:
+    ingest_sample()
+    for url in ("/campaigns/?parent=nope&period=x", "/campaigns/campaign/7/?interval=century"):
+        response = admin.get(url)
+        assert response.status_code == 200
+        assert 'class="notice"' in response.content.decode()
+
+
+def test_login_required_and_csp(client, admin) -> None:
+    anonymous = client.__class__()
+    ingest_sample()
+    for url in ("/campaigns/", "/campaigns/campaign/7/"):
+        response = anonymous.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+        assert "script-src 'self'" in admin.get(url)["Content-Security-Policy"]
+
+
+def test_pinned_number_of_queries(admin, django_assert_num_queries) -> None:
+    ingest_sample()
+    admin.get("/campaigns/")
+    with django_assert_num_queries(QUERIES_CAMPAIGNS):
+        admin.get("/campaigns/")
+    with django_assert_num_queries(QUERIES_CAMPAIGN):
+        admin.get("/campaigns/campaign/7/")
+
+
+# session + user + the page's selectors + the filter bar's parents and sources + backlog.
+QUERIES_CAMPAIGNS = 7
+QUERIES_CAMPAIGN = 11
