@@ -5,7 +5,7 @@ broadcasts, newsletters and transactional messages on every channel, sent with a
 weekly rhythm (broadcasts and newsletters spike on their send day), each delivery walking a
 plausible funnel with plausible delays, plus person-level subscription changes. The calls are
 Segment-style track calls in Customer.io's semantic format, ready for
-``metrics_source.ingest.service.events_ingest_calls``.
+``metrics_source.ingest.service.events_ingest_calls``; ``writer`` stores them through it.
 
 Reproducible: everything but the timestamps depends only on the seed and the sizes, and each
 stored event's ``messageId`` is the k-th id of the seed's id sequence, so a second run with the
@@ -18,8 +18,8 @@ is sent twice with the same ``messageId``.
 
 The parts: ``catalogue`` (what the workspace sends, as data), ``channels`` (each channel's
 funnel, as data), ``funnel`` (one delivery's events, from those), ``people``, ``rhythm`` (when
-it sends), ``calls`` (an event as a track call) and ``stream`` (the whole stream, in
-order).
+it sends), ``calls`` (an event as a track call), ``stream`` (the whole stream, in order) and
+``writer`` (the stream stored through the ingest service).
 """
 
 from metrics_source.demo.stream import (

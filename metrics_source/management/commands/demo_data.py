@@ -1,9 +1,9 @@
 """Fill the dashboard with realistic demo activity, stored through the ingest service.
 
-The calls come from ``metrics_source.demo`` and go through ``events_ingest_calls`` exactly as the
-tracking API's do (same validation, dedupe on messageId, summaries kept by ingest), a chunk
-per transaction, attributed to a source named "Demo data". Memory stays flat: the calls are
-generated while they are stored. Running it again with the same seed stores nothing new.
+The calls come from ``metrics_source.demo`` and are stored by its writer through
+``events_ingest_calls`` exactly as the tracking API's are, attributed to a source named "Demo
+data"; this command parses the options, shows progress and reports. Running it again with the
+same seed stores nothing new.
 """
 
 from __future__ import annotations
@@ -11,21 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from tqdm import tqdm
 
 from metrics_source.demo import DEFAULT_DAYS, DEFAULT_EVENTS, DEFAULT_SEED, DemoStream
-from metrics_source.ingest.service import MAX_BATCH_EVENTS, events_ingest_calls
-from metrics_source.ingest.sources import source_create
-from metrics_source.models import Event, Origin, Source
+from metrics_source.demo.writer import DemoTotals, demo_calls_store, demo_source
+from metrics_source.ingest.service import MAX_BATCH_EVENTS
+from metrics_source.models import Event
 from metrics_source.summaries.rollup import summaries_catch_up
 
-SOURCE_NAME = "Demo data"
 DEFAULT_CHUNK_SIZE = 1000
 MAX_EVENTS = 50_000_000
 
@@ -41,19 +37,6 @@ def _bounded(low: int, high: int) -> Any:
         return number
 
     return parse
-
-
-def _chunks(calls: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    while chunk := list(islice(calls, size)):
-        yield chunk
-
-
-def demo_source() -> Source:
-    """The source demo events are attributed to, created the first time."""
-    source = Source.objects.filter(name=SOURCE_NAME).first()
-    if source is None:
-        source, _ = source_create(name=SOURCE_NAME)
-    return source
 
 
 class Command(BaseCommand):
@@ -118,23 +101,19 @@ class Command(BaseCommand):
             disable=options["no_progress"],
             dynamic_ncols=True,
         )
-        stored = duplicates = rejected = 0
-        reasons: dict[str, int] = {}
+        totals = DemoTotals()
         began = time.perf_counter()
         try:
-            for chunk in _chunks(iter(stream), options["chunk_size"]):
-                with transaction.atomic():
-                    result = events_ingest_calls(source=source, calls=chunk, origin=Origin.IMPORT)
-                stored += result.stored
-                duplicates += result.duplicates
-                rejected += len(result.rejected)
-                for rejection in result.rejected:
-                    reasons[rejection.error] = reasons.get(rejection.error, 0) + 1
+            for totals in demo_calls_store(
+                source=source, calls=stream, chunk_size=options["chunk_size"]
+            ):
                 bar.update(stream.stats.events - bar.n)
-                bar.set_postfix(stored=f"{stored:,}", duplicates=f"{duplicates:,}", refresh=False)
+                bar.set_postfix(
+                    stored=f"{totals.stored:,}", duplicates=f"{totals.duplicates:,}", refresh=False
+                )
         except KeyboardInterrupt:
             raise CommandError(
-                f"interrupted after {stored:,} stored events; run the same command again to "
+                f"interrupted after {totals.stored:,} stored events; run the same command again to "
                 "finish (what is stored already counts as duplicates)",
                 returncode=130,
             ) from None
@@ -144,14 +123,15 @@ class Command(BaseCommand):
         stats = stream.stats
         self.stdout.write(
             f"Demo data ({stream.days} days, seed {stream.seed}, source {source.name!r}): "
-            f"{stored:,} stored, {duplicates:,} duplicates, {rejected:,} rejected; "
+            f"{totals.stored:,} stored, {totals.duplicates:,} duplicates, "
+            f"{totals.rejected:,} rejected; "
             f"{stats.deliveries:,} deliveries, {stats.subscription_changes:,} subscription "
             f"changes; {took:.1f} s, {stats.calls / max(took, 1e-9):,.0f} events/s"
         )
-        for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:5]:
+        for reason, count in sorted(totals.reasons.items(), key=lambda item: -item[1])[:5]:
             self.stderr.write(f"rejected {count:,}: {reason}")
-        if rejected:
-            raise CommandError(f"{rejected:,} generated events were rejected (a bug)")
+        if totals.rejected:
+            raise CommandError(f"{totals.rejected:,} generated events were rejected (a bug)")
         if not options["no_summarise"]:
             # The worker's rollup would take them within seconds; doing it here means the
             # dashboard is complete the moment the command returns.
