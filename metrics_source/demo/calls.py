@@ -89,6 +89,7 @@ def track_call(
     context: dict[str, Any],
     properties: dict[str, Any],
 ) -> dict[str, Any]:
+    """A Segment-style track call, timestamped as Customer.io's reporting sends them."""
     return {
         "type": "track",
         "event": etype.name,

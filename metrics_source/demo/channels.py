@@ -1,6 +1,6 @@
 """How a delivery goes on each channel, as data: its rates, delays and failure messages.
 
-One ``Funnel`` a channel says what can happen after a message is created (suppressed or failed
+One ``Funnel`` per channel says what can happen after a message is created (suppressed or failed
 before sending, sent, bounced, delivered, opened, clicked, converted, unsubscribed, marked as
 spam), how likely each step is and how long it takes, and what the failures say. The one
 generator in ``funnel`` walks any of them; a channel differs from another here only.
@@ -127,6 +127,8 @@ class Unsubscribes:
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
+    """Everything that can happen to one delivery on ``channel``, in the order it happens."""
+
     channel: Channel
     rates: Rates
     failed: Failures  # never sent (an invalid template, an expired credential, ...)
@@ -139,8 +141,8 @@ class Funnel:
     retry_delay: Delay = Uniform(300, 1800)
     send_delay: Delay = Uniform(0.2, 2.0)
     content_on_sent: bool = False  # the Sent event carries the message's text
-    # Sent, then bounced (the message's bounce rate), delivered, or still on its way; None:
-    # nothing is ever "delivered" on this channel.
+    # Sent, then bounced (the message's bounce rate decides, not ``bounces.share``), delivered,
+    # or still on its way; None: nothing is ever "delivered" on this channel.
     bounces: Failures | None = None
     bounce_delay: Delay = Uniform(0.5, 10)
     in_flight: float = 0.0
