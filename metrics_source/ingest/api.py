@@ -28,6 +28,7 @@ from metrics_source.ingest.auth import (
     verify_customerio_signature,
     write_key_from_authorization,
 )
+from metrics_source.ingest.mapping import MAX_MESSAGE_ID_LENGTH
 from metrics_source.ingest.request_body import (
     BodyError,
     EmptyBodyError,
@@ -48,6 +49,7 @@ from metrics_source.ingest.service import (
     MAX_BATCH_EVENTS,
     MAX_EVENT_BYTES,
     MAX_WEBHOOK_BYTES,
+    NON_METRIC_CALL_TYPES,
     IngestResult,
     events_ingest_calls,
     events_ingest_webhooks,
@@ -138,7 +140,7 @@ _CALL_SCHEMA = {
         "event": {"type": "string", "example": "Email Opened"},
         "userId": {"type": "string"},
         "anonymousId": {"type": "string"},
-        "messageId": {"type": "string", "maxLength": 200},
+        "messageId": {"type": "string", "maxLength": MAX_MESSAGE_ID_LENGTH},
         "timestamp": {"type": "string", "format": "date-time"},
         "originalTimestamp": {"type": "string", "format": "date-time"},
         "sentAt": {"type": "string", "format": "date-time"},
@@ -221,7 +223,7 @@ def _ingest_response(request: HttpRequest, result: IngestResult) -> HttpResponse
     response=_INGEST_RESPONSES,
     exclude_none=True,
     openapi_extra=_json_body_doc(_BATCH_SCHEMA),
-    summary="Send up to 2,500 calls in one request (what SDKs use)",
+    summary=f"Send up to {MAX_BATCH_EVENTS:,} calls in one request (what SDKs use)",
 )
 def batch(request: HttpRequest):
     body = read_json_body(request, limit=MAX_BATCH_BYTES)
@@ -270,7 +272,8 @@ def _non_metric_call(call_type: str):
     return endpoint
 
 
-for _call_type in ("identify", "page", "screen", "group", "alias"):
+# Sorted: the set has no order of its own, and the documentation should not change between runs.
+for _call_type in sorted(NON_METRIC_CALL_TYPES):
     tracking.post(
         f"/{_call_type}",
         response=_INGEST_RESPONSES,

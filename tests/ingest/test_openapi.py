@@ -78,3 +78,15 @@ def test_openapi_document_lists_the_public_endpoints(client):
     webhook = paths["/webhooks/customerio/{slug}"]["post"]
     assert {"200", "400", "401", "403", "503"} <= set(webhook["responses"])
     assert paths["/healthz"]["get"]["responses"].keys() >= {"200", "503"}
+
+
+def test_the_documented_limits_read_as_the_enforced_ones(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    batch = paths["/v1/batch"]["post"]
+    assert batch["summary"] == "Send up to 2,500 calls in one request (what SDKs use)"
+    call = paths["/v1/track"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert call["properties"]["messageId"]["maxLength"] == 200
+    assert [path for path in paths if path.count("/") == 2 and path.startswith("/v1/")] == [
+        "/v1/batch", "/v1/track", "/v1/alias", "/v1/group", "/v1/identify", "/v1/page",
+        "/v1/screen",
+    ]  # fmt: skip
