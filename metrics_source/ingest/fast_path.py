@@ -5,7 +5,7 @@ dispatch.
 the traffic. On the 2-core bench machine the layers around the endpoint cost more than the
 endpoint itself: about 1.8 ms of CPU per single-event request through the full stack against
 0.85 ms straight to the same function. So the WSGI handler sends exactly these requests to the
-endpoint functions in ``api``, and does here what the skipped layers do for them:
+endpoint functions in ``endpoints``, and does here what the skipped layers do for them:
 
 * ``ALLOWED_HOSTS`` (CommonMiddleware asks ``request.get_host()``);
 * the tracking API's write-key auth and the exception handlers, as ninja runs them
@@ -42,6 +42,7 @@ from django.urls import set_urlconf
 from django.utils.log import log_response
 
 from metrics_source.ingest import api
+from metrics_source.ingest.endpoints import tracking, webhooks
 from metrics_source.runtime.error_views import api_host_refused
 
 Endpoint = Callable[[HttpRequest], HttpResponse]
@@ -107,15 +108,15 @@ def _with_write_key(endpoint: Endpoint) -> Endpoint:
     """The endpoint behind the tracking router's auth, which ninja runs before the view."""
 
     def authenticated(request: HttpRequest) -> HttpResponse:
-        request.auth = api.write_key_auth(request)  # type: ignore[attr-defined]
+        request.auth = tracking.write_key_auth(request)  # type: ignore[attr-defined]
         return endpoint(request)
 
     return authenticated
 
 
 _TRACKING: dict[str, Endpoint] = {
-    "/v1/track": _with_write_key(api.track),
-    "/v1/batch": _with_write_key(api.batch),
+    "/v1/track": _with_write_key(tracking.track),
+    "/v1/batch": _with_write_key(tracking.batch),
 }
 _WEBHOOK_PREFIX = "/webhooks/customerio/"
 
@@ -142,7 +143,7 @@ def fast_endpoint(request: HttpRequest) -> Endpoint | None:
         slug = path[len(_WEBHOOK_PREFIX) :]
         # What ninja's {slug} matches: one non-empty path segment.
         if slug and "/" not in slug:
-            endpoint = partial(api.customerio_webhook, slug=slug)
+            endpoint = partial(webhooks.customerio_webhook, slug=slug)
     return endpoint
 
 
