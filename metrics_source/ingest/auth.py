@@ -1,4 +1,9 @@
-"""Write keys and reporting-webhook signatures."""
+"""Who sent a request: write keys (the tracking API) and signed reporting webhooks.
+
+Keys are generated and hashed here, the ``Authorization`` header read, and the source looked up
+by key digest (cached per process) or webhook slug, in plain SQL since every hot request does it;
+``AuthError`` carries the 401 or 403 the sender gets.
+"""
 
 from __future__ import annotations
 
