@@ -1,4 +1,9 @@
-"""Write keys and reporting-webhook signatures."""
+"""Who sent a request: write keys (the tracking API) and signed reporting webhooks.
+
+Keys are generated and hashed here, the ``Authorization`` header read, and the source looked up
+by key digest (cached per process) or webhook slug, in plain SQL since every hot request does it;
+``AuthError`` carries the 401 or 403 the sender gets.
+"""
 
 from __future__ import annotations
 
@@ -55,13 +60,30 @@ def write_key_from_authorization(header: str) -> str | None:
     return None
 
 
-_SOURCE_BY_KEY_HASH = (
-    f"SELECT id, name, enabled FROM {Source._meta.db_table} WHERE write_key_hash = %s"  # noqa: S608
+def _source_query(fields: set[str], *, where: str) -> tuple[list[str], str]:
+    """(field names, SELECT of their columns) for ``Source.from_db``, which reads the values
+    in the model's field order: both come from the model, so a field added or moved there
+    cannot shift a value into the wrong attribute."""
+    # name -> (attname, column), in the model's order (every concrete field has a column).
+    concrete = {
+        field.name: (field.attname, field.column)
+        for field in Source._meta.concrete_fields
+        if field.column
+    }
+    unknown = (fields | {where}) - concrete.keys()
+    if unknown:
+        raise ValueError(f"Source has no concrete fields {sorted(unknown)}")
+    chosen = [names for name, names in concrete.items() if name in fields]
+    columns = ", ".join(column for _attname, column in chosen)
+    key = concrete[where][1]
+    sql = f"SELECT {columns} FROM {Source._meta.db_table} WHERE {key} = %s"  # noqa: S608
+    return [attname for attname, _column in chosen], sql
+
+
+# What a tracking request needs of its source; the other fields load lazily if asked for.
+_SOURCE_FIELDS, _SOURCE_BY_KEY_HASH = _source_query(
+    {"id", "name", "enabled"}, where="write_key_hash"
 )
-
-
-# In the model's field order, as Model.from_db takes them.
-_SOURCE_FIELDS = ["id", "name", "enabled"]
 
 # Per-process cache of write-key digest -> (monotonic expiry, the source's row). Every tracking
 # request authenticates, and a database round trip costs more than the rest of a one-event
@@ -130,10 +152,8 @@ def source_for_write_key(write_key: str | None) -> Source:
 # What a SlugField accepts; anything else (a NUL byte, a very long path) names no source and
 # must not reach the database, which would refuse it with an error instead of "not found".
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
-# In the model's field order, as Model.from_db takes them.
-_WEBHOOK_SOURCE_FIELDS = ["id", "name", "webhook_signing_secret", "enabled"]
-_SOURCE_BY_SLUG = (
-    f"SELECT {', '.join(_WEBHOOK_SOURCE_FIELDS)} FROM {Source._meta.db_table} WHERE slug = %s"  # noqa: S608
+_WEBHOOK_SOURCE_FIELDS, _SOURCE_BY_SLUG = _source_query(
+    {"id", "name", "webhook_signing_secret", "enabled"}, where="slug"
 )
 
 

@@ -5,7 +5,7 @@ dispatch.
 the traffic. On the 2-core bench machine the layers around the endpoint cost more than the
 endpoint itself: about 1.8 ms of CPU per single-event request through the full stack against
 0.85 ms straight to the same function. So the WSGI handler sends exactly these requests to the
-endpoint functions in ``api``, and does here what the skipped layers do for them:
+endpoint functions in ``endpoints``, and does here what the skipped layers do for them:
 
 * ``ALLOWED_HOSTS`` (CommonMiddleware asks ``request.get_host()``);
 * the tracking API's write-key auth and the exception handlers, as ninja runs them
@@ -16,9 +16,12 @@ endpoint functions in ``api``, and does here what the skipped layers do for them
   from the WSGI handler itself, which is kept).
 
 The rest of the chain (sessions, CSRF, messages, static files, the admin's user) does nothing
-for a CSRF-exempt JSON endpoint that reads no cookie. Every other request, and these when
-``SECURE_SSL_REDIRECT`` is on, takes the full stack. ``tests/ingest/test_fast_path.py`` checks that
-both give the same status, body and headers.
+for a CSRF-exempt JSON endpoint that reads no cookie. ``STANDS_IN_FOR`` lists the chain this
+was written against, each middleware with what stands in for it; the handler refuses to start
+when ``settings.MIDDLEWARE`` is another, so a middleware added later cannot silently miss the
+hot endpoints. Every other request, and these when ``SECURE_SSL_REDIRECT`` is on, takes the
+full stack. ``tests/ingest/test_fast_path.py`` checks that both give the same status, body and
+headers.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from functools import partial
 from typing import cast
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -38,24 +42,81 @@ from django.urls import set_urlconf
 from django.utils.log import log_response
 
 from metrics_source.ingest import api
+from metrics_source.ingest.endpoints import tracking, webhooks
 from metrics_source.runtime.error_views import api_host_refused
 
 Endpoint = Callable[[HttpRequest], HttpResponse]
+
+# settings.MIDDLEWARE as the fast path knows it, in its order (which is the order the response
+# headers are applied in), each with what the hot endpoints get in its place.
+STANDS_IN_FOR = {
+    "django.middleware.security.SecurityMiddleware": (
+        "its response headers, by its process_response; with SECURE_SSL_REDIRECT on, every "
+        "request takes the full stack"
+    ),
+    "metrics_source.runtime.middleware.JsonApiErrorsMiddleware": (
+        "api_host_refused for a Host outside ALLOWED_HOSTS; the endpoints answer JSON already"
+    ),
+    "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: it serves static files, not these",
+    "django.contrib.sessions.middleware.SessionMiddleware": "nothing: no cookie is read",
+    "django.middleware.common.CommonMiddleware": (
+        "request.get_host() (ALLOWED_HOSTS) and Content-Length, by its process_response"
+    ),
+    "django.middleware.csrf.CsrfViewMiddleware": "nothing: the API is CSRF-exempt",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": (
+        "nothing: a write key or a webhook signature authenticates, never a session"
+    ),
+    "django.contrib.messages.middleware.MessageMiddleware": "nothing: no page is rendered",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
+        "its response header, by its process_response"
+    ),
+}
+
+
+def check_middleware() -> None:
+    """ImproperlyConfigured, naming the middleware, unless ``settings.MIDDLEWARE`` is the chain
+    the fast path stands in for (``STANDS_IN_FOR``), in the same order."""
+    configured = list(settings.MIDDLEWARE)
+    known = list(STANDS_IN_FOR)
+    if configured == known:
+        return
+    hot = "POST /v1/track, /v1/batch and /webhooks/customerio/<slug>"
+    added = [path for path in configured if path not in STANDS_IN_FOR]
+    if added:
+        raise ImproperlyConfigured(
+            f"settings.MIDDLEWARE has {', '.join(added)}, which the ingest fast path "
+            f"(metrics_source/ingest/fast_path.py) does not stand in for: {hot} would skip it. "
+            "Do what it must do for them in the endpoint or the fast path, then add it to "
+            "STANDS_IN_FOR there."
+        )
+    removed = [path for path in known if path not in configured]
+    if removed:
+        raise ImproperlyConfigured(
+            f"settings.MIDDLEWARE no longer has {', '.join(removed)}, which the ingest fast "
+            f"path (metrics_source/ingest/fast_path.py) still stands in for on {hot}. Remove it "
+            "from STANDS_IN_FOR there, with what the fast path does in its place."
+        )
+    raise ImproperlyConfigured(
+        "settings.MIDDLEWARE has the middleware the ingest fast path stands in for in another "
+        f"order (the order its response headers are applied in): {', '.join(configured)}; "
+        "metrics_source/ingest/fast_path.py was written for "
+        f"{', '.join(known)}. Update STANDS_IN_FOR and the response side there to match."
+    )
 
 
 def _with_write_key(endpoint: Endpoint) -> Endpoint:
     """The endpoint behind the tracking router's auth, which ninja runs before the view."""
 
     def authenticated(request: HttpRequest) -> HttpResponse:
-        request.auth = api.write_key_auth(request)  # type: ignore[attr-defined]
+        request.auth = tracking.write_key_auth(request)  # type: ignore[attr-defined]
         return endpoint(request)
 
     return authenticated
 
 
 _TRACKING: dict[str, Endpoint] = {
-    "/v1/track": _with_write_key(api.track),
-    "/v1/batch": _with_write_key(api.batch),
+    "/v1/track": _with_write_key(tracking.track),
+    "/v1/batch": _with_write_key(tracking.batch),
 }
 _WEBHOOK_PREFIX = "/webhooks/customerio/"
 
@@ -82,7 +143,7 @@ def fast_endpoint(request: HttpRequest) -> Endpoint | None:
         slug = path[len(_WEBHOOK_PREFIX) :]
         # What ninja's {slug} matches: one non-empty path segment.
         if slug and "/" not in slug:
-            endpoint = partial(api.customerio_webhook, slug=slug)
+            endpoint = partial(webhooks.customerio_webhook, slug=slug)
     return endpoint
 
 
@@ -110,6 +171,12 @@ def fast_response(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
 
 class FastPathMixin:
     """For a Django handler class: ``get_response`` serves the hot endpoints directly."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # At start-up (a WSGI handler loads its chain once, when it is made): a chain the fast
+        # path was not written for stops the server here rather than skipping a middleware.
+        check_middleware()
+        super().load_middleware(is_async)  # type: ignore[misc]
 
     def get_response(self, request: HttpRequest) -> HttpResponse:
         endpoint = fast_endpoint(request)

@@ -1,4 +1,5 @@
-"""Response schemas of the HTTP API (request bodies are parsed in ``mapping``)."""
+"""Response schemas of the HTTP API, for its OpenAPI document (request bodies are read by hand
+in ``endpoints`` and ``mapping``, so one bad event does not fail its batch)."""
 
 from __future__ import annotations
 

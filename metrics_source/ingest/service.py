@@ -1,4 +1,4 @@
-"""Services that store events, each exactly once.
+"""Services that store events, each exactly once, and the size limits every way in shares.
 
 Dedupe happens in PostgreSQL (a unique ``message_id`` and ``ON CONFLICT DO NOTHING``), never in
 Python memory, so retries, overlapping batches and racing requests all end with one row. A batch

@@ -4,9 +4,15 @@ stack does: same status, body, headers and stored rows, for good requests and ev
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import orjson
 import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory, override_settings
 
 from metrics_source.ingest.fast_path import fast_endpoint
@@ -197,3 +203,64 @@ def test_which_requests_take_the_fast_path(settings):
     assert fast_endpoint(factory.post("/webhooks/customerio/main/extra")) is None
     settings.SECURE_SSL_REDIRECT = True  # the redirect is SecurityMiddleware's: keep it
     assert fast_endpoint(factory.post("/v1/track")) is None
+
+
+# ------------------------------------------------------------------------------------------
+# The chain the fast path stands in for is the one configured
+# ------------------------------------------------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parents[2]
+# Django's own, not in the project's chain: it would compress the pages and, silently, not
+# the hot endpoints' answers.
+ADDED = "django.middleware.gzip.GZipMiddleware"
+CHAIN = list(django_settings.MIDDLEWARE)
+
+
+@pytest.mark.parametrize(
+    ("middleware", "named"),
+    [
+        ([*CHAIN, ADDED], f"has {ADDED}, which the ingest fast path"),
+        ([ADDED, *CHAIN], f"has {ADDED}, which the ingest fast path"),
+        (
+            [m for m in CHAIN if not m.endswith(".XFrameOptionsMiddleware")],
+            "no longer has django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ),
+        ([CHAIN[-1], *CHAIN[:-1]], "in another order"),
+    ],
+    ids=["added last", "added first", "removed", "reordered"],
+)
+def test_a_changed_middleware_chain_stops_the_fast_path_handler(source, middleware, named):
+    with override_settings(MIDDLEWARE=middleware):
+        # The full stack is the plain Django handler: it serves whatever chain is configured.
+        assert make_client("full stack").get("/healthz").status_code in (200, 503)
+        client = make_client("fast path")
+        with pytest.raises(ImproperlyConfigured, match=named):
+            send(client, "/v1/track", call(message_id="m-refused"), basic_auth(source.write_key))
+    assert not Event.objects.filter(message_id="m-refused").exists()
+
+
+def _start_wsgi_application(tmp_path: Path, middleware_line: str) -> subprocess.CompletedProcess:
+    """Import the WSGI application (what gunicorn does when it starts) under the project's
+    settings with one line added."""
+    (tmp_path / "changed_settings.py").write_text(
+        f"from metrics_source.settings import *  # noqa: F403\n{middleware_line}\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "changed_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT)]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import metrics_source.wsgi"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_wsgi_application_refuses_to_start_with_a_middleware_it_would_skip(tmp_path):
+    unchanged = _start_wsgi_application(tmp_path, "")
+    assert unchanged.returncode == 0, unchanged.stderr
+    added = _start_wsgi_application(tmp_path, f"MIDDLEWARE = [*MIDDLEWARE, {ADDED!r}]")
+    assert added.returncode != 0
+    last_line = added.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: ")
+    assert ADDED in last_line and "/v1/track" in last_line

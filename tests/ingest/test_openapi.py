@@ -78,3 +78,28 @@ def test_openapi_document_lists_the_public_endpoints(client):
     webhook = paths["/webhooks/customerio/{slug}"]["post"]
     assert {"200", "400", "401", "403", "503"} <= set(webhook["responses"])
     assert paths["/healthz"]["get"]["responses"].keys() >= {"200", "503"}
+
+
+def test_the_documented_limits_read_as_the_enforced_ones(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    batch = paths["/v1/batch"]["post"]
+    assert batch["summary"] == "Send up to 2,500 calls in one request (what SDKs use)"
+    call = paths["/v1/track"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert call["properties"]["messageId"]["maxLength"] == 200
+    assert [path for path in paths if path.count("/") == 2 and path.startswith("/v1/")] == [
+        "/v1/batch", "/v1/track", "/v1/alias", "/v1/group", "/v1/identify", "/v1/page",
+        "/v1/screen",
+    ]  # fmt: skip
+
+
+def test_each_operation_is_named_after_its_endpoint_alone(client):
+    """Clients generated from the document name their methods after these, so they must not
+    change when an endpoint moves to another module."""
+    paths = client.get("/api/openapi.json").json()["paths"]
+    names = {path: next(iter(item.values()))["operationId"] for path, item in paths.items()}
+    assert names == {
+        "/v1/batch": "batch", "/v1/track": "track", "/v1/alias": "alias", "/v1/group": "group",
+        "/v1/identify": "identify", "/v1/page": "page", "/v1/screen": "screen",
+        "/webhooks/customerio/{slug}": "customerio_webhook", "/healthz": "healthz",
+        "/api/catalog": "event_catalog",
+    }  # fmt: skip

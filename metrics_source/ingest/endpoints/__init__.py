@@ -1,0 +1,1 @@
+"""The HTTP endpoints, one module per concern, each with its ninja router; ``api`` mounts them."""
