@@ -8,7 +8,11 @@ from typing import Any
 from django.http import Http404
 from django.urls import reverse
 
-from dashboard import charts, parent_selectors, selectors
+from dashboard import parent_selectors, selectors
+from dashboard.charts.comparison import grouped_bars_figure, parent_comparison_figure
+from dashboard.charts.funnels import funnel_figure
+from dashboard.charts.palette import METRIC_COLOURS
+from dashboard.charts.series import series_figure
 from dashboard.filters import Filters, channel_label, parent_label
 from dashboard.pages.channel import TABLE_RATES, failure_message_rows, kpi_tiles, rate_cells
 from dashboard.pages.common import Chart, Dataset, Page, number
@@ -38,7 +42,7 @@ SHORT_RATE_LABELS = {
 }
 ACTION_METRICS = ("sent", "delivered", "opened", "clicked", "converted", "bounced", "unsubscribed")
 ACTION_COLOURS = {
-    metric.capitalize(): charts.METRIC_COLOURS[metric]
+    metric.capitalize(): METRIC_COLOURS[metric]
     for metric in ("sent", "delivered", "opened", "clicked", "converted")
 }
 
@@ -125,7 +129,7 @@ def campaigns_page(filters: Filters) -> Page:
         Chart(
             "comparison",
             f"Top {len(top)} by sent" if len(top) > 1 else "Sent",
-            charts.parent_comparison_figure(top),
+            parent_comparison_figure(top),
             "campaigns",
             note="Bars: messages sent; markers: open and click rates. Click a bar to open it.",
         )
@@ -196,7 +200,7 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
         Chart(
             "funnel",
             "Funnel (share of sent)",
-            charts.funnel_figure(channel_funnels),
+            funnel_figure(channel_funnels),
             "funnel",
             note="Click a step to list its deliveries.",
         )
@@ -217,7 +221,7 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
         Chart(
             "series",
             "Over time",
-            charts.series_figure(points, metrics=SERIES_METRICS),
+            series_figure(points, metrics=SERIES_METRICS),
             "series",
             note="Unique deliveries per metric in each interval; the CSV adds every event.",
         )
@@ -276,7 +280,7 @@ def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
         Chart(
             "actions",
             "By action",
-            charts.grouped_bars_figure(
+            grouped_bars_figure(
                 [a["axis_label"] for a in shown],
                 {
                     metric.capitalize(): [a[metric] for a in shown]

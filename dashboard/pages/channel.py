@@ -10,7 +10,11 @@ from typing import Any
 from django.http import Http404
 from django.urls import reverse
 
-from dashboard import charts, selectors
+from dashboard import selectors
+from dashboard.charts.comparison import channel_comparison_figure, grouped_bars_figure
+from dashboard.charts.funnels import steps_funnel_figure
+from dashboard.charts.palette import CHANNEL_COLOURS, METRIC_COLOURS
+from dashboard.charts.series import rate_series_figure, stacked_series_figure
 from dashboard.filters import Filters, channel_label
 from dashboard.pages.common import (
     Chart,
@@ -50,7 +54,7 @@ TILE_RATES = (
     "bounce_rate",
     "unsubscribe_rate",
 )
-# Rates over time, in the order of charts.rate_series_figure's palette (open green, click
+# Rates over time, in the order of charts.series.RATE_PALETTE (open green, click
 # amber, conversion violet, delivery blue, bounce red, unsubscribe grey).
 SERIES_RATES = (
     "open_rate",
@@ -70,10 +74,10 @@ FAILURE_METRICS = (
     "deferred",
 )
 RATE_COLOURS = {
-    "Open rate": charts.METRIC_COLOURS["opened"],
-    "Click rate": charts.METRIC_COLOURS["clicked"],
-    "Conversion rate": charts.METRIC_COLOURS["converted"],
-    "Bounce rate": charts.METRIC_COLOURS["bounced"],
+    "Open rate": METRIC_COLOURS["opened"],
+    "Click rate": METRIC_COLOURS["clicked"],
+    "Conversion rate": METRIC_COLOURS["converted"],
+    "Bounce rate": METRIC_COLOURS["bounced"],
 }
 
 
@@ -222,7 +226,7 @@ def channels_page(filters: Filters) -> Page:
         Chart(
             "channels",
             "Sent and engagement by channel",
-            charts.channel_comparison_figure(message_rows),
+            channel_comparison_figure(message_rows),
             "channels",
             note="Bars: messages sent; markers: open and click rates. Click a channel to open it.",
         )
@@ -232,7 +236,7 @@ def channels_page(filters: Filters) -> Page:
         Chart(
             "rates",
             "Rates by channel",
-            charts.grouped_bars_figure(
+            grouped_bars_figure(
                 [row["label"] for row in message_rows],
                 {RATE_BY_KEY[key].label: [row[key] for row in message_rows] for key in rate_keys},
                 colours=RATE_COLOURS,
@@ -308,7 +312,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
         Chart(
             "funnel",
             f"{label} funnel",
-            charts.steps_funnel_figure(steps, colour=charts.CHANNEL_COLOURS.get(channel, "")),
+            steps_funnel_figure(steps, colour=CHANNEL_COLOURS.get(channel, "")),
             "funnel",
             note="Each delivery counts once per step. Click a step to list its deliveries.",
         )
@@ -334,7 +338,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
         Chart(
             "rates",
             "Rates over time",
-            charts.rate_series_figure(
+            rate_series_figure(
                 {key: (iso, all_values[key]) for key in keys},
                 labels={key: RATE_BY_KEY[key].label for key in keys},
             ),
@@ -361,7 +365,7 @@ def channel_page(filters: Filters, channel: str) -> Page:
         Chart(
             "failures",
             "Failures over time",
-            charts.stacked_series_figure(failure_points, metrics=failure_metrics, starts=iso),
+            stacked_series_figure(failure_points, metrics=failure_metrics, starts=iso),
             "failures",
             note="Deliveries that bounced, were suppressed, failed, were marked as spam or "
             "unsubscribed, per interval (each delivery once per kind).",
@@ -443,7 +447,7 @@ def _subscription_page(
         Chart(
             "changes",
             "Subscription changes over time",
-            charts.stacked_series_figure(points, metrics=SUBSCRIPTION_METRICS, value="events"),
+            stacked_series_figure(points, metrics=SUBSCRIPTION_METRICS, value="events"),
             "changes",
             note="People who subscribed, unsubscribed or changed their preferences.",
         )

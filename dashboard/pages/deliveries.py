@@ -14,7 +14,9 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard import charts, delivery_selectors, selectors
+from dashboard import delivery_selectors, selectors
+from dashboard.charts.person import person_activity_figure
+from dashboard.charts.timeline import delivery_timeline_figure
 from dashboard.filters import Filters, channel_label, parent_label
 from dashboard.pages.common import Chart, Dataset, Page, Tile, number
 from metrics_source.ingest import exact_json
@@ -382,7 +384,7 @@ def delivery_page(delivery_id: str) -> Page:
             Chart(
                 "timeline",
                 "Timeline",
-                charts.delivery_timeline_figure(
+                delivery_timeline_figure(
                     [
                         {
                             "at": e["timestamp"].astimezone(zone).replace(tzinfo=None).isoformat(),
@@ -463,7 +465,7 @@ def person_page(person_id: str) -> Page:
         Chart(
             "activity",
             "Deliveries per day",
-            charts.person_activity_figure(
+            person_activity_figure(
                 {day: dict(counter) for day, counter in per_day.items()},
                 channels=[row["channel"] for row in totals],
             ),

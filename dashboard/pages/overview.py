@@ -7,7 +7,10 @@ from typing import Any
 
 from django.urls import reverse
 
-from dashboard import charts, selectors
+from dashboard import selectors
+from dashboard.charts.comparison import channel_comparison_figure
+from dashboard.charts.funnels import funnel_figure
+from dashboard.charts.series import series_figure
 from dashboard.filters import Filters, channel_label
 from dashboard.pages.common import (
     Chart,
@@ -149,7 +152,7 @@ def overview_page(filters: Filters) -> Page:
         Chart(
             "series",
             "Events over time",
-            charts.series_figure(points, metrics=SERIES_METRICS, starts=filters.interval_starts()),
+            series_figure(points, metrics=SERIES_METRICS, starts=filters.interval_starts()),
             "series",
             note="Unique deliveries per metric in each interval; the CSV adds every event.",
         )
@@ -196,7 +199,7 @@ def overview_page(filters: Filters) -> Page:
         Chart(
             "channels",
             "Channels compared",
-            charts.channel_comparison_figure(message_rows),
+            channel_comparison_figure(message_rows),
             "channels",
             note="Click a channel to open it.",
         )
@@ -215,7 +218,7 @@ def overview_page(filters: Filters) -> Page:
         Chart(
             "funnel",
             "Funnel by channel (share of sent)",
-            charts.funnel_figure(channel_funnels),
+            funnel_figure(channel_funnels),
             "funnel",
             note="Click a step to list its deliveries.",
         )
