@@ -18,7 +18,8 @@ from dashboard import delivery_selectors, selectors
 from dashboard.charts.person import person_activity_figure
 from dashboard.charts.timeline import delivery_timeline_figure
 from dashboard.filters import Filters, channel_label, parent_label
-from dashboard.pages.common import Chart, Dataset, Page, Tile, number
+from dashboard.pages.formatting import number
+from dashboard.pages.page import Chart, Dataset, Page, Tile
 from metrics_source.ingest import exact_json
 from metrics_source.summaries.metrics import FIRST_TIMES, ParentKind
 
