@@ -20,10 +20,12 @@ from dashboard.pages.campaign import campaign_page
 from dashboard.pages.campaigns import campaigns_page
 from dashboard.pages.channel import channel_page
 from dashboard.pages.channels import channels_page
-from dashboard.pages.deliveries import deliveries_page, delivery_page, person_page
+from dashboard.pages.deliveries import deliveries_page
+from dashboard.pages.delivery import delivery_page
 from dashboard.pages.filter_bar import filter_options
 from dashboard.pages.overview import overview_page
 from dashboard.pages.page import Page, csv_response
+from dashboard.pages.person import person_page
 
 # Scripts only from our own static files; Plotly sets element styles, hence 'unsafe-inline'
 # for styles (never for scripts).

@@ -1,7 +1,9 @@
-"""Values as the pages write them: counts, percentages, changes against the previous
-period."""
+"""Values as the pages write them: counts, percentages, changes against the previous period,
+and durations."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -35,3 +37,28 @@ def rate_change(
     up_is_good = not bad_when_up
     tone = "good" if (points > 0) == up_is_good else "bad"
     return f"{points:+.1f} pts vs previous", tone
+
+
+def since(moment: datetime, origin: datetime | None) -> str:
+    """'2 h 5 min after sent' (or before, for an event timestamped earlier)."""
+    if origin is None:
+        return ""
+    delta = moment - origin
+    if delta == timedelta(0):
+        return "at send"
+    word = "after" if delta > timedelta(0) else "before"
+    return f"{duration(abs(delta))} {word} sent"
+
+
+def duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s" if secs else "under 1 s"
