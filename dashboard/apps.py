@@ -1,3 +1,5 @@
+"""The dashboard's Django app."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""The dashboard's pages by URL (mounted at the site's root)."""
+
 from django.urls import path
 
 from dashboard import views

@@ -15,11 +15,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from dashboard.filters import Filters, filters_from_query
-from dashboard.pages.campaigns import campaign_page, campaigns_page
-from dashboard.pages.channel import channel_page, channels_page
-from dashboard.pages.common import Page, csv_response, filter_options, stale_backlog
-from dashboard.pages.deliveries import deliveries_page, delivery_page, person_page
+from dashboard.pages.backlog import stale_backlog
+from dashboard.pages.campaign import campaign_page
+from dashboard.pages.campaigns import campaigns_page
+from dashboard.pages.channel import channel_page
+from dashboard.pages.channels import channels_page
+from dashboard.pages.deliveries import deliveries_page
+from dashboard.pages.delivery import delivery_page
+from dashboard.pages.filter_bar import filter_options
 from dashboard.pages.overview import overview_page
+from dashboard.pages.page import Page, csv_response
+from dashboard.pages.person import person_page
 
 # Scripts only from our own static files; Plotly sets element styles, hence 'unsafe-inline'
 # for styles (never for scripts).

@@ -14,7 +14,7 @@ from django.db import connection
 from django.urls import reverse
 
 from dashboard import selectors
-from dashboard.pages.common import BACKLOG_NOTICE_AFTER, stale_backlog
+from dashboard.pages.backlog import BACKLOG_NOTICE_AFTER, stale_backlog
 from metrics_source.ingest.service import events_ingest_calls
 from metrics_source.models import Event, SummaryQueue
 from metrics_source.summaries.rollup import summaries_catch_up

@@ -465,7 +465,7 @@ def test_pinned_number_of_queries(admin, destinations, django_assert_num_queries
     ],
 )
 def test_a_timeline_spans_at_least_a_minute(moments, window):
-    from dashboard.charts import delivery_timeline_figure
+    from dashboard.charts.timeline import delivery_timeline_figure
 
     events = [
         {"at": at, "metric": "sent", "event": "Email Sent", "since": "at send", "machine": False}

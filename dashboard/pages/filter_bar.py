@@ -1,0 +1,39 @@
+"""The filter bar's choices, with the current values selected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard import selectors
+from dashboard.filters import (
+    BASIS_LABELS,
+    INTERVALS,
+    PERIODS,
+    Filters,
+    channel_label,
+    parent_label,
+)
+from metrics_source.ingest.catalog import Channel
+
+
+def filter_options(filters: Filters) -> dict[str, Any]:
+    """Choices for the filter bar, with the current values selected."""
+    parents = selectors.parents()
+    sources = selectors.source_names()
+    return {
+        "periods": [(key, label) for key, (label, _) in PERIODS.items()]
+        + [("custom", "Custom dates")],
+        "intervals": [(key, key.capitalize()) for key in INTERVALS],
+        "bases": list(BASIS_LABELS.items()),
+        "channels": [(c.value, channel_label(c.value)) for c in Channel],
+        "parents": sorted(
+            (
+                (f"{kind}:{pid}", parent_label(kind, pid, row["label"]))
+                for (kind, pid), row in parents.items()
+            ),
+            key=lambda item: item[1],
+        ),
+        "sources": sorted(sources.items(), key=lambda item: item[1]),
+        "custom_from": filters.params().get("from", ""),
+        "custom_to": filters.params().get("to", ""),
+    }

@@ -1,0 +1,66 @@
+"""KPI tiles: a count or a rate, against the previous period."""
+
+from __future__ import annotations
+
+from dashboard.pages.formatting import count_change, number, percent, rate_change
+from dashboard.pages.page import Tile
+from dashboard.pages.totals import possible_rates, unique
+from dashboard.rates import BAD_WHEN_UP, RATE_BY_KEY, Totals, channel_has, human_rate, rates_for
+
+# The rates a reader looks at first (spam stays in the tables).
+TILE_RATES = (
+    "delivery_rate",
+    "open_rate",
+    "click_rate",
+    "click_to_open",
+    "conversion_rate",
+    "bounce_rate",
+    "unsubscribe_rate",
+)
+# The rates with a human-only share under them: rate key -> (metric, what the line counts).
+HUMAN_DETAILS = {"open_rate": ("opened", "opens"), "click_rate": ("clicked", "clicks")}
+
+
+def count_tile(
+    metric: str, current: dict[str, Totals], previous: dict[str, Totals], *, compared: bool = True
+) -> Tile:
+    """Unique deliveries that reached the metric; the change is left out when not compared."""
+    now = unique(current, metric)
+    change, tone = count_change(now, unique(previous, metric)) if compared else ("", "")
+    return Tile(metric.capitalize(), number(now), change, tone)
+
+
+def rate_tile(
+    key: str,
+    rates: dict[str, float | None],
+    previous_rates: dict[str, float | None],
+    *,
+    detail: str = "",
+) -> Tile:
+    change, tone = rate_change(rates[key], previous_rates[key], bad_when_up=key in BAD_WHEN_UP)
+    return Tile(RATE_BY_KEY[key].label, percent(rates[key]), change, tone, detail)
+
+
+def human_detail(key: str, current: dict[str, Totals]) -> str:
+    """'human opens 41.2%' under the open rate, 'human clicks ...' under the click rate."""
+    if key not in HUMAN_DETAILS:
+        return ""
+    metric, what = HUMAN_DETAILS[key]
+    return f"human {what} {percent(human_rate(current, metric))}"
+
+
+def kpi_tiles(
+    current: dict[str, Totals], previous: dict[str, Totals], channels: set[str]
+) -> list[Tile]:
+    """Sent, delivered and the rates the channels can report, each against the previous
+    period, as on the overview (the channel and campaign pages)."""
+    counts = ["sent"]
+    if any(channel_has(channel, "delivered") for channel in channels):
+        counts.append("delivered")
+    rates, previous_rates = rates_for(current), rates_for(previous)
+    possible = possible_rates(channels)
+    return [count_tile(metric, current, previous) for metric in counts] + [
+        rate_tile(key, rates, previous_rates, detail=human_detail(key, current))
+        for key in TILE_RATES
+        if key in possible
+    ]
