@@ -20,8 +20,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from metrics_source.ingest.sources import (
-    source_prepare_new,
     source_rotate_write_key,
+    source_save_new,
     sources_set_enabled,
 )
 from metrics_source.models import Event, Source
@@ -166,10 +166,10 @@ class SourceAdmin(admin.ModelAdmin):
         return bool(source.webhook_signing_secret)
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
-        write_key = None if change else source_prepare_new(source=obj)
-        super().save_model(request, obj, form, change)
-        if write_key:
-            _show_write_key_once(request, obj, write_key)
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            _show_write_key_once(request, obj, source_save_new(source=obj))
 
     @admin.action(description="Rotate write key (the old key stops working within seconds)")
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:

@@ -16,8 +16,11 @@ from django.utils.html import format_html
 
 from metrics_source.forwarding.admin.forms import FILTER_FIELDS, DestinationForm, ReplayRangeForm
 from metrics_source.forwarding.admin.replays import replay_progress_html
-from metrics_source.forwarding.destinations import destination_resume
-from metrics_source.forwarding.fanout import destination_prepare_new
+from metrics_source.forwarding.destinations import (
+    destination_pause,
+    destination_resume,
+    destination_save_new,
+)
 from metrics_source.forwarding.health import Health, destinations_health
 from metrics_source.forwarding.models import (
     AttemptOutcome,
@@ -27,7 +30,6 @@ from metrics_source.forwarding.models import (
 )
 from metrics_source.forwarding.probe import destination_send_test
 from metrics_source.forwarding.replay_jobs import replay_job_create, replay_progress
-from metrics_source.forwarding.signing import new_secret
 from metrics_source.forwarding.ssrf import UrlRefused
 from metrics_source.runtime.admin_base import copyable
 from metrics_source.runtime.wakeup import ingest_wakeup
@@ -151,20 +153,19 @@ class DestinationAdmin(admin.ModelAdmin):
         return fieldsets
 
     def save_model(self, request: HttpRequest, obj: Destination, form: Any, change: bool) -> None:
-        generated = None
-        if not change:
-            destination_prepare_new(obj)
-            if obj.kind == DestinationKind.WEBHOOK and not obj.secret:
-                obj.secret = generated = new_secret()
-        super().save_model(request, obj, form, change)
-        if generated:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The service the commands use: the same checks, the generated secret, the fan-out floor.
+        destination_save_new(obj)
+        if obj.kind == DestinationKind.WEBHOOK and not form.cleaned_data.get("secret"):
             messages.warning(
                 request,
                 format_html(
                     "Signing secret for <strong>{}</strong>: {} Give it to the receiver now; "
                     "it will not be shown again.",
                     obj.name,
-                    copyable(generated),
+                    copyable(obj.secret),
                 ),
             )
 
@@ -197,7 +198,9 @@ class DestinationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause")
     def pause(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
-        queryset.update(paused=True, pause_reason=f"Paused by {request.user}.")
+        for destination in queryset:
+            destination_pause(destination.pk, reason=f"Paused by {request.user}.")
+        messages.success(request, f"{queryset.count()} destination(s) paused.")
 
     @admin.action(description="Replay everything dead (in the background)")
     def replay_dead(self, request: HttpRequest, queryset: QuerySet[Destination]) -> HttpResponse:

@@ -1,5 +1,5 @@
-"""The destination form (secrets write-only, URLs checked against SSRF, headers the kinds
-set refused) and the replay-range form."""
+"""The destination form (secrets write-only; the rules of forwarding/destinations.py, so the
+admin refuses what the commands refuse) and the replay-range form."""
 
 from __future__ import annotations
 
@@ -8,27 +8,14 @@ from typing import Any
 
 from django import forms
 
-from metrics_source.forwarding.kinds import KINDS
-from metrics_source.forwarding.models import Destination, DestinationKind
-from metrics_source.forwarding.signing import secret_key
-from metrics_source.forwarding.ssrf import UrlRefused, check_url
+from metrics_source.forwarding.destinations import destination_problems
+from metrics_source.forwarding.models import Destination
 from metrics_source.runtime.admin_base import WriteOnlySecretField
 
 FILTER_FIELDS = [
     "channels", "event_names", "sources", "campaign_ids", "broadcast_ids", "newsletter_ids",
     "transactional_message_ids",
 ]  # fmt: skip
-
-# Headers the kinds set themselves; extra headers may not override them.
-RESERVED_HEADERS = {
-    "authorization",
-    "content-type",
-    "content-length",
-    "host",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-}
 
 
 class DestinationForm(forms.ModelForm):
@@ -72,43 +59,25 @@ class DestinationForm(forms.ModelForm):
     def clean_previous_secret(self) -> str:
         return self._kept("previous_secret")
 
-    def clean_timeout_seconds(self) -> float:
-        value = self.cleaned_data["timeout_seconds"]
-        if not 0.5 <= value <= 60:
-            raise forms.ValidationError("Between 0.5 and 60 seconds.")
-        return value
-
-    def clean_extra_headers(self) -> dict:
-        headers = self.cleaned_data.get("extra_headers") or {}
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise forms.ValidationError('A JSON object of strings, e.g. {"X-Team": "growth"}.')
-        reserved = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
-        if reserved:
-            raise forms.ValidationError(f"Set by the destination kind: {', '.join(reserved)}.")
-        return headers
+    def clean_extra_headers(self) -> Any:
+        return self.cleaned_data.get("extra_headers") or {}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("clear_previous_secret"):
             cleaned["previous_secret"] = ""
-        kind, url = cleaned.get("kind"), cleaned.get("url")
-        if kind and url:
-            try:
-                check_url(KINDS[kind].url_to_check(Destination(kind=kind, url=url)))
-            except UrlRefused as error:
-                self.add_error("url", str(error))
-        if kind == DestinationKind.WEBHOOK:
-            for name in ("secret", "previous_secret"):
-                if cleaned.get(name):
-                    try:
-                        secret_key(cleaned[name])
-                    except ValueError as error:
-                        self.add_error(name, str(error))
-        elif kind == DestinationKind.SEGMENT and not cleaned.get("secret"):
-            self.add_error("secret", "A Segment-compatible destination needs its write key.")
+        # The rules the commands apply too, reported on the fields that passed their own checks
+        # (the unique name is the model form's own check).
+        checked = {name: cleaned[name] for name in self.CHECKED if name in cleaned}
+        for name, why in destination_problems(Destination(**checked)).items():
+            if name in cleaned:
+                self.add_error(name, why)
         return cleaned
+
+    CHECKED = (
+        "kind", "url", "secret", "previous_secret", "batch_size", "timeout_seconds",
+        "max_requests_per_second", "extra_headers", "channels",
+    )  # fmt: skip
 
 
 class ReplayRangeForm(forms.Form):
