@@ -39,7 +39,9 @@ class DestinationInvalid(ValueError):
 
     def __init__(self, problems: dict[str, str]) -> None:
         self.problems = problems
-        super().__init__("; ".join(f"{field}: {why}" for field, why in problems.items()))
+        super().__init__(
+            "; ".join(f"{field}: {why.rstrip('.')}" for field, why in problems.items())
+        )
 
 
 def destination_lease(destination_id: int, *, seconds: float) -> Destination | None:
