@@ -105,6 +105,7 @@ class SourceAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["write_key_display", "created_at", "updated_at"]
+    # Each action changes state: it needs the change permission (view-only staff see none).
     actions = ["rotate_write_key", "enable", "disable"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> Any:
@@ -171,17 +172,22 @@ class SourceAdmin(admin.ModelAdmin):
         else:
             _show_write_key_once(request, obj, source_save_new(source=obj))
 
-    @admin.action(description="Rotate write key (the old key stops working within seconds)")
+    @admin.action(
+        permissions=["change"],
+        description="Rotate write key (the old key stops working within seconds)",
+    )
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
             write_key = source_rotate_write_key(source=source)
             _show_write_key_once(request, source, write_key)
 
-    @admin.action(description="Enable selected sources")
+    @admin.action(permissions=["change"], description="Enable selected sources")
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
 
-    @admin.action(description="Disable selected sources (their requests get 403)")
+    @admin.action(
+        permissions=["change"], description="Disable selected sources (their requests get 403)"
+    )
     def disable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
 

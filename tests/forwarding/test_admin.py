@@ -249,3 +249,30 @@ def test_destination_create_refuses_what_the_admin_refuses(fields, field):
         )
     assert list(refused.value.problems) == [field]
     assert Destination.objects.count() == 1
+
+
+def test_view_only_staff_cannot_run_the_destination_and_ledger_actions():
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    destination = destination_create(name="guarded", kind="webhook", url="http://127.0.0.1:9/x")
+    store_events(1)
+    destination_fanout(destination_id=destination.pk)
+    Delivery.objects.update(status=DeliveryStatus.DEAD)
+    user = User.objects.create_user("viewer", password="unused-password-0123", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_destination", "view_delivery"])
+    )
+    client = Client()
+    client.force_login(user)
+    assert client.get(DESTINATIONS).status_code == 200
+    for action in ("pause", "replay_dead", "send_test_event"):
+        client.post(DESTINATIONS, {"action": action, "_selected_action": [destination.pk]})
+    (delivery,) = Delivery.objects.all()
+    client.post(LEDGER, {"action": "replay", "_selected_action": [delivery.pk]})
+    destination.refresh_from_db()
+    assert not destination.paused
+    assert not ReplayJob.objects.exists()
+    assert not destination.attempts.exists()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DEAD

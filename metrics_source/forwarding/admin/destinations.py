@@ -54,6 +54,7 @@ class DestinationAdmin(admin.ModelAdmin):
     search_fields = ["name", "url"]
     readonly_fields = ["paused", "pause_reason", "failing_since", "created_at"]
     filter_horizontal = ["sources"]
+    # Each action changes state: it needs the change permission (view-only staff see none).
     actions = ["send_test_event", "resume", "pause", "replay_dead", "replay_range"]
 
     def changelist_view(
@@ -169,7 +170,7 @@ class DestinationAdmin(admin.ModelAdmin):
                 ),
             )
 
-    @admin.action(description="Send a test event and show the answer")
+    @admin.action(permissions=["change"], description="Send a test event and show the answer")
     def send_test_event(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
             try:
@@ -190,23 +191,26 @@ class DestinationAdmin(admin.ModelAdmin):
                 f"(messageId {probe.message_id}). {probe.result.excerpt[:300]}",
             )
 
-    @admin.action(description="Resume (the backlog is sent again)")
+    @admin.action(permissions=["change"], description="Resume (the backlog is sent again)")
     def resume(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
             destination_resume(destination.pk)
         messages.success(request, f"{queryset.count()} destination(s) resumed.")
 
-    @admin.action(description="Pause")
+    @admin.action(permissions=["change"], description="Pause")
     def pause(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
             destination_pause(destination.pk, reason=f"Paused by {request.user}.")
         messages.success(request, f"{queryset.count()} destination(s) paused.")
 
-    @admin.action(description="Replay everything dead (in the background)")
+    @admin.action(permissions=["change"], description="Replay everything dead (in the background)")
     def replay_dead(self, request: HttpRequest, queryset: QuerySet[Destination]) -> HttpResponse:
         return self._start_replays(request, queryset, scope=ReplayScope.DEAD)
 
-    @admin.action(description="Replay a time range or everything matching the filters…")
+    @admin.action(
+        permissions=["change"],
+        description="Replay a time range or everything matching the filters…",
+    )
     def replay_range(
         self, request: HttpRequest, queryset: QuerySet[Destination]
     ) -> HttpResponse | None:

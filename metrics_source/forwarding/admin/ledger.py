@@ -90,7 +90,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
             delivery.pk,
         )
 
-    @admin.action(description="Replay selected (same messageId / webhook-id)")
+    @admin.action(
+        permissions=["change"], description="Replay selected (same messageId / webhook-id)"
+    )
     def replay(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         by_destination: dict[int, list[int]] = {}
         for destination_id, pk in queryset.values_list("destination_id", "pk"):
