@@ -11,6 +11,7 @@ from metrics_source.forwarding.destinations import DestinationInvalid, destinati
 from metrics_source.forwarding.kinds import KINDS
 from metrics_source.forwarding.models import DestinationKind
 from metrics_source.forwarding.ssrf import UrlRefused
+from metrics_source.ingest.catalog import Channel
 from metrics_source.ingest.sources import source_find
 from metrics_source.management.commands._provisioning import (
     add_secret_arguments,
@@ -76,37 +77,58 @@ class Command(BaseCommand):
             "ids: any one matches)"
         )
         for option, (_field, kind) in FILTERS.items():
-            filters.add_argument(f"--{option}", action="append", type=kind, default=[])
+            filters.add_argument(
+                f"--{option}",
+                action="append",
+                type=kind,
+                default=[],
+                metavar="ID" if kind is int else "NAME",
+                help=f"One of: {', '.join(Channel)}." if option == "channel" else None,
+            )
         filters.add_argument(
             "--source",
             action="append",
             default=[],
             dest="sources",
+            metavar="SLUG_OR_ID",
             help="A source's slug or id: only its events.",
         )
         sending = parser.add_argument_group("sending")
         sending.add_argument(
             "--batch-size",
             type=int,
+            metavar="N",
             default=1,
             help="Events per request (default 1; at most "
             + ", ".join(f"{name} {kind.max_events}" for name, kind in KINDS.items())
             + ").",
         )
-        sending.add_argument("--timeout-seconds", type=float, default=15.0)
         sending.add_argument(
-            "--max-requests-per-second", type=float, default=None, help="Default: no limit."
+            "--timeout-seconds",
+            type=float,
+            default=15.0,
+            metavar="SECONDS",
+            help="Per request (0.5 to 60; default 15).",
+        )
+        sending.add_argument(
+            "--max-requests-per-second",
+            type=float,
+            default=None,
+            metavar="RATE",
+            help="Default: no limit.",
         )
         sending.add_argument(
             "--header",
             action="append",
             type=_header,
             default=[],
+            metavar="'NAME: VALUE'",
             help="An extra request header, 'Name: value' (repeatable).",
         )
         parser.add_argument(
             "--backfill-from",
             type=_moment,
+            metavar="WHEN",
             help="Also send the events stored before, from this time on (ISO 8601).",
         )
         parser.add_argument(
