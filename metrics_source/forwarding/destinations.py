@@ -1,4 +1,6 @@
-"""Destination state shared by workers: the drain lease, request pacing, circuit breaker."""
+"""Destination services: creation (the checks the admin and the commands share, the generated
+signing secret), pause and resume, and the state shared by workers: the drain lease, request
+pacing, circuit breaker."""
 
 from __future__ import annotations
 
@@ -8,9 +10,38 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from metrics_source.forwarding.fanout import destination_prepare_new
+from metrics_source.forwarding.kinds import KINDS
 from metrics_source.forwarding.ledger import deliveries_recover
-from metrics_source.forwarding.models import Destination
+from metrics_source.forwarding.models import Destination, DestinationKind
+from metrics_source.forwarding.signing import new_secret, secret_key
 from metrics_source.forwarding.sql import DELIVERY, DESTINATION
+from metrics_source.forwarding.ssrf import UrlRefused, check_url
+from metrics_source.ingest.catalog import Channel
+
+# Headers the kinds set themselves; extra headers may not override them.
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "content-length",
+        "host",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
+TIMEOUT_RANGE = (0.5, 60.0)
+
+
+class DestinationInvalid(ValueError):
+    """A destination the rules refuse; ``problems`` maps each field to why (safe to show)."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "; ".join(f"{field}: {why.rstrip('.')}" for field, why in problems.items())
+        )
 
 
 def destination_lease(destination_id: int, *, seconds: float) -> Destination | None:
@@ -99,17 +130,76 @@ def destination_resume(destination_id: int) -> None:
         )
 
 
-def destination_create(*, sources: tuple = (), **fields) -> Destination:
-    """A new destination; it receives events stored from now on (and from backfill_from, if
-    set). Raises UrlRefused for a URL inside the network (FORWARDING_ALLOW_PRIVATE_NETWORKS)."""
-    from metrics_source.forwarding.fanout import destination_prepare_new
-    from metrics_source.forwarding.kinds import KINDS
-    from metrics_source.forwarding.ssrf import check_url
+def destination_problems(destination: Destination) -> dict[str, str]:
+    """What the rules refuse in a destination, by field (empty: nothing): a known kind, a URL
+    outside the network (ssrf.py), the kind's secret, known channels (a misspelt one would
+    match nothing, silently), a batch size the kind accepts, a timeout in range, extra headers
+    that leave the kind's own alone."""
+    problems: dict[str, str] = {}
+    kind = KINDS.get(destination.kind)
+    if kind is None:
+        known = ", ".join(KINDS)
+        return {"kind": f"unknown kind {destination.kind!r}; one of: {known}."}
+    try:
+        check_url(kind.url_to_check(destination))
+    except UrlRefused as error:
+        problems["url"] = str(error)
+    if destination.kind == DestinationKind.WEBHOOK:
+        for name in ("secret", "previous_secret"):
+            if getattr(destination, name):
+                try:
+                    secret_key(getattr(destination, name))
+                except ValueError as error:
+                    problems[name] = str(error)
+    elif destination.kind == DestinationKind.SEGMENT and not destination.secret:
+        problems["secret"] = "A Segment-compatible destination needs its write key."  # noqa: S105
+    unknown = sorted(set(destination.channels) - {channel.value for channel in Channel})
+    if unknown:
+        problems["channels"] = (
+            f"Unknown channel(s): {', '.join(unknown)}; one of: {', '.join(Channel)}."
+        )
+    if not 1 <= destination.batch_size <= kind.max_events:
+        problems["batch_size"] = f"Between 1 and {kind.max_events} events for this kind."
+    low, high = TIMEOUT_RANGE
+    if not low <= destination.timeout_seconds <= high:
+        problems["timeout_seconds"] = f"Between {low} and {high:.0f} seconds."
+    rate = destination.max_requests_per_second
+    if rate is not None and rate <= 0:
+        problems["max_requests_per_second"] = "More than 0, or blank for no limit."
+    headers = destination.extra_headers
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        problems["extra_headers"] = 'A JSON object of strings, e.g. {"X-Team": "growth"}.'
+    else:
+        reserved = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
+        if reserved:
+            problems["extra_headers"] = f"Set by the destination kind: {', '.join(reserved)}."
+    return problems
 
-    destination = Destination(**fields)
-    check_url(KINDS[destination.kind].url_to_check(destination))
+
+def destination_save_new(destination: Destination) -> None:
+    """Check and save a new destination; a webhook given no signing secret gets one, which
+    the caller shows once (``destination.secret``). It receives the events stored from now on
+    (and from backfill_from, if set). Raises UrlRefused for a URL inside the network
+    (FORWARDING_ALLOW_PRIVATE_NETWORKS), DestinationInvalid for anything else refused."""
+    problems = destination_problems(destination)
+    if "url" in problems:
+        raise UrlRefused(problems["url"])
+    if Destination.objects.filter(name=destination.name).exists():
+        problems["name"] = f"a destination named {destination.name!r} already exists."
+    if problems:
+        raise DestinationInvalid(problems)
+    if destination.kind == DestinationKind.WEBHOOK and not destination.secret:
+        destination.secret = new_secret()
     destination_prepare_new(destination)
     destination.save()
+
+
+def destination_create(*, sources: tuple = (), **fields) -> Destination:
+    """A new destination from its fields (see destination_save_new)."""
+    destination = Destination(**fields)
+    destination_save_new(destination)
     if sources:
         destination.sources.set(sources)
     return destination

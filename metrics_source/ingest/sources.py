@@ -1,5 +1,6 @@
-"""Services for sources: create one, rotate its write key. The key is returned once and only
-its digest is stored."""
+"""Services for sources: create one, rotate its write key, enable or disable them (the admin
+and the source_* commands both call these). The key is returned once and only its digest is
+stored."""
 
 from __future__ import annotations
 
@@ -24,16 +25,30 @@ def source_prepare_new(*, source: Source) -> str:
     return _assign_write_key(source)
 
 
+def source_save_new(*, source: Source) -> str:
+    """Check and save a new source with its first write key; returns the key (shown once).
+    Raises ValidationError (a taken name or slug, a bad slug, a secret too long)."""
+    write_key = source_prepare_new(source=source)
+    source.full_clean()
+    source.save()
+    return write_key
+
+
 def source_create(
     *, name: str, slug: str = "", webhook_signing_secret: str = "", enabled: bool = True
 ) -> tuple[Source, str]:
     source = Source(
         name=name, slug=slug, webhook_signing_secret=webhook_signing_secret, enabled=enabled
     )
-    write_key = source_prepare_new(source=source)
-    source.full_clean()
-    source.save()
-    return source, write_key
+    return source, source_save_new(source=source)
+
+
+def source_find(slug_or_id: str) -> Source | None:
+    """The source with this slug, or else with this id."""
+    source = Source.objects.filter(slug=slug_or_id).first()
+    if source is None and slug_or_id.isdigit():
+        source = Source.objects.filter(pk=int(slug_or_id)).first()
+    return source
 
 
 def source_rotate_write_key(*, source: Source) -> str:

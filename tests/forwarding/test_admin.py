@@ -12,10 +12,16 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from metrics_source.forwarding.destinations import destination_create
+from metrics_source.forwarding.destinations import (
+    DestinationInvalid,
+    destination_create,
+    destination_lease,
+)
 from metrics_source.forwarding.fanout import destination_fanout
 from metrics_source.forwarding.models import Delivery, DeliveryStatus, Destination, ReplayJob
+from metrics_source.forwarding.probe import destination_send_test
 from metrics_source.forwarding.replay_jobs import replay_job_run
+from metrics_source.forwarding.signing import new_secret
 from tests.forwarding_support import receiver, store_events, verify_standard_webhook
 
 DESTINATIONS = "/admin/metrics_source/destination/"
@@ -176,3 +182,97 @@ def test_forward_status_and_forward_replay_commands():
     assert Delivery.objects.get(destination=destination, event__message_id=ids[0]).status == (
         DeliveryStatus.PENDING
     )
+
+
+def test_pause_and_resume_actions_go_through_the_services(admin_client):
+    destination = destination_create(name="p", kind="webhook", url="http://127.0.0.1:9/x")
+    response = admin_client.post(
+        DESTINATIONS, {"action": "pause", "_selected_action": [destination.pk]}, follow=True
+    )
+    assert "1 destination(s) paused." in response.content.decode()
+    destination.refresh_from_db()
+    assert destination.paused and destination.pause_reason == "Paused by admin."
+    # A worker may not take it while it is paused.
+    assert destination_lease(destination.pk, seconds=5) is None
+    admin_client.post(DESTINATIONS, {"action": "resume", "_selected_action": [destination.pk]})
+    destination.refresh_from_db()
+    assert not destination.paused and destination.pause_reason == ""
+    assert destination_lease(destination.pk, seconds=5) is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_size": "1001"}, "Between 1 and 1000 events for this kind."),
+        ({"kind": "segment", "secret": "wk", "batch_size": "2501"}, "Between 1 and 2500"),
+        ({"channels": "email,emial"}, "Unknown channel(s): emial"),
+    ],
+)
+def test_the_form_refuses_what_the_kind_cannot_send(admin_client, overrides, message):
+    content = admin_client.post(DESTINATIONS + "add/", form_data(**overrides)).content.decode()
+    assert message in content
+    assert not Destination.objects.exists()
+
+
+def test_destination_create_generates_a_signing_secret_the_receiver_verifies():
+    with receiver() as target:
+        destination = destination_create(name="gen", kind="webhook", url=target.url + "/in")
+        destination_send_test(destination)
+    assert SECRET.fullmatch(destination.secret)
+    (request,) = target.requests
+    verify_standard_webhook(destination.secret, request.headers, request.body)
+    # A secret given is kept, never replaced by a generated one.
+    given = new_secret()
+    kept = destination_create(name="given", kind="webhook", url=target.url, secret=given)
+    assert Destination.objects.get(pk=kept.pk).secret == given
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"kind": "kafka"}, "kind"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 1001}, "batch_size"),
+        ({"kind": "segment"}, "secret"),
+        ({"secret": "not-a-whsec"}, "secret"),
+        ({"channels": ["emial"]}, "channels"),
+        ({"timeout_seconds": 0.1}, "timeout_seconds"),
+        ({"extra_headers": {"Authorization": "x"}}, "extra_headers"),
+        ({"name": "taken"}, "name"),
+    ],
+)
+def test_destination_create_refuses_what_the_admin_refuses(fields, field):
+    destination_create(name="taken", kind="webhook", url="http://127.0.0.1:9/x")
+    with pytest.raises(DestinationInvalid) as refused:
+        destination_create(
+            **{"name": "new", "kind": "webhook", "url": "http://127.0.0.1:9/x"} | fields
+        )
+    assert list(refused.value.problems) == [field]
+    assert Destination.objects.count() == 1
+
+
+def test_view_only_staff_cannot_run_the_destination_and_ledger_actions():
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    destination = destination_create(name="guarded", kind="webhook", url="http://127.0.0.1:9/x")
+    store_events(1)
+    destination_fanout(destination_id=destination.pk)
+    Delivery.objects.update(status=DeliveryStatus.DEAD)
+    user = User.objects.create_user("viewer", password="unused-password-0123", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_destination", "view_delivery"])
+    )
+    client = Client()
+    client.force_login(user)
+    assert client.get(DESTINATIONS).status_code == 200
+    for action in ("pause", "replay_dead", "send_test_event"):
+        client.post(DESTINATIONS, {"action": action, "_selected_action": [destination.pk]})
+    (delivery,) = Delivery.objects.all()
+    client.post(LEDGER, {"action": "replay", "_selected_action": [delivery.pk]})
+    destination.refresh_from_db()
+    assert not destination.paused
+    assert not ReplayJob.objects.exists()
+    assert not destination.attempts.exists()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DEAD

@@ -405,3 +405,40 @@ def test_event_admin_refuses_add_change_and_delete(admin_client, events):
     assert list(Event.objects.order_by("pk").values()) == before
     index = admin_client.get("/admin/").content.decode()
     assert f'href="{EVENTS}add/"' not in index
+
+
+def staff_client(*permissions: str) -> Client:
+    """A logged-in staff member holding only these permissions (codenames)."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("staff", password="unused-password-0123", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_view_only_staff_cannot_run_the_source_actions(make_source):
+    created = make_source("Guarded")
+    client = staff_client("view_source")
+    assert client.get(SOURCES).status_code == 200
+    for action in ("rotate_write_key", "disable"):
+        response = client.post(
+            SOURCES, {"action": action, "_selected_action": [created.source.pk]}, follow=True
+        )
+        assert not WRITE_KEY.findall(response.content.decode())
+    created.source.refresh_from_db()
+    assert created.source.enabled
+    assert track_status(created.write_key, "guarded-1") == 200
+
+
+def test_staff_with_the_change_permission_can_rotate_a_key(make_source):
+    created = make_source("Rotatable")
+    client = staff_client("view_source", "change_source")
+    response = client.post(
+        SOURCES, {"action": "rotate_write_key", "_selected_action": [created.source.pk]},
+        follow=True,
+    )  # fmt: skip
+    (new_key,) = WRITE_KEY.findall(response.content.decode())
+    assert track_status(created.write_key, "rotatable-1") == 401
+    assert track_status(new_key, "rotatable-2") == 200
