@@ -167,13 +167,13 @@ class Command(BaseCommand):
             (
                 "celery worker",
                 [python, "-m", "celery", "-A", "metrics_source", "worker",
-                 "--loglevel", "INFO",
+                 "--loglevel", settings.LOG_LEVEL,
                  "--concurrency", str(env_int("CELERY_WORKER_CONCURRENCY", 2))],
             ),
             (
                 "celery beat",
                 [python, "-m", "celery", "-A", "metrics_source", "beat",
-                 "--loglevel", "INFO", "--schedule", str(schedule),
+                 "--loglevel", settings.LOG_LEVEL, "--schedule", str(schedule),
                  "--scheduler", "metrics_source.runtime.beat:HeartbeatScheduler"],
             ),
         ]  # fmt: skip
