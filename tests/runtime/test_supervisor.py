@@ -89,7 +89,8 @@ def test_a_dead_child_is_restarted_with_its_leftovers_gone_and_its_sibling_untou
             10,
             "fragile came back",
         )
-        assert not leftover.is_running() or leftover.status() == psutil.STATUS_ZOMBIE
+        _, alive = psutil.wait_procs([leftover], timeout=5)
+        assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
         assert current_pid(steady) == steady_pid  # never stopped
         assert psutil.Process(new_pid).cmdline()[-1] == PARENT[-1]
 
