@@ -1,6 +1,7 @@
 """`manage.py serve` against a throwaway database: gunicorn answers, a Celery worker answers
 through the broker, beat keeps its schedule in the data dir, the admin login it prints works,
-and SIGINT (or a child's death) stops every process it started."""
+SIGINT stops every process it started, and a child killed with SIGKILL comes back by itself
+while the others keep running and nothing acknowledged is lost."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import suppress
@@ -23,7 +25,10 @@ import requests
 from django.conf import settings
 from psycopg import sql
 
-from metrics_source.runtime.beat import beat_health
+from metrics_source.runtime.beat import beat_health, heartbeat_path
+from tests.conftest import basic_auth
+from tests.forwarding_support import receiver
+from tests.payloads import track_call
 
 pytestmark = pytest.mark.slow
 
@@ -244,35 +249,207 @@ def test_serve_runs_web_worker_and_beat_and_stops_on_sigint(tmp_path, throwaway_
         end_all(serve, children or (descendants(serve) if serve else []))
 
 
-def test_serve_stops_everything_when_a_child_dies(tmp_path, throwaway_database):
+CHILDREN = ("celery worker", "celery beat", "gunicorn")
+
+
+def child_process(serve: subprocess.Popen, name: str) -> psutil.Process | None:
+    """serve's direct child of that name, by what it runs."""
+    for process in psutil.Process(serve.pid).children():
+        with suppress(psutil.Error):
+            argv = process.cmdline()
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if (name == "gunicorn" and "gunicorn" in argv) or (
+                "celery" in argv and name.removeprefix("celery ") in argv
+            ):
+                return process
+    return None
+
+
+def child_pids(serve: subprocess.Popen) -> dict[str, int | None]:
+    return {name: getattr(child_process(serve, name), "pid", None) for name in CHILDREN}
+
+
+class Traffic:
+    """Track calls posted one after another; remembers each messageId answered 200, and when."""
+
+    def __init__(self, base: str, write_key: str) -> None:
+        self.url = f"{base}/v1/track"
+        self.auth = basic_auth(write_key)
+        self.acknowledged: list[tuple[float, str]] = []
+        self.refused = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self.stopping.is_set():
+            message_id = f"heal-{uuid.uuid4().hex}"
+            call = track_call("Email Delivered", message_id=message_id)
+            try:
+                response = session.post(
+                    self.url, json=call, headers={"Authorization": self.auth}, timeout=10
+                )
+            except requests.RequestException:
+                self.refused += 1  # gunicorn restarting: the sender retries, nothing was taken
+                session = requests.Session()
+                time.sleep(0.1)
+                continue
+            if response.status_code == 200:
+                self.acknowledged.append((time.monotonic(), message_id))
+            time.sleep(0.05)
+
+    def first_acknowledged_after(self, moment: float) -> str | None:
+        return next((m for at, m in self.acknowledged if at > moment), None)
+
+    def ids(self) -> set[str]:
+        return {message_id for _, message_id in self.acknowledged}
+
+
+def stored_count(database_url: str, message_ids: set[str]) -> int:
+    config = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname=urlsplit(database_url).path.strip("/"),
+    ) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM metrics_source_event WHERE message_id = ANY(%s)",
+            [list(message_ids)],
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def kill_and_recover(
+    serve: subprocess.Popen,
+    name: str,
+    *,
+    log: Path,
+    base: str,
+    heartbeat: Path,
+    traffic: Traffic,
+    target,
+) -> tuple[float, float]:
+    """SIGKILL one child's main process; wait until it is back and the system serves again;
+    check the others kept their pids. Returns the seconds to the new pid and to serving."""
+    before = child_pids(serve)
+    old = before[name]
+    assert old is not None
+    killed_at, killed_wall = time.monotonic(), time.time()
+    os.kill(old, signal.SIGKILL)
+    new = wait_until(
+        lambda: (pid := child_pids(serve)[name]) not in {None, old} and pid,
+        60, f"{name} was not restarted", serve, log,
+    )  # fmt: skip
+    restarted_in = time.monotonic() - killed_at
+
+    if name == "gunicorn":
+        wait_until(lambda: healthy(base), 60, "no 200 after restart", serve, log)
+    elif name == "celery beat":
+        wait_until(
+            lambda: heartbeat.stat().st_mtime > killed_wall,
+            60, "beat sent nothing after restart", serve, log,
+        )  # fmt: skip
+    # Serving again: an event taken after the kill reaches the receiver, which needs all
+    # three (ingest, beat's sweep, the worker's delivery).
+    fresh = wait_until(
+        lambda: traffic.first_acknowledged_after(killed_at), 60, "no ingest", serve, log
+    )
+    wait_until(
+        lambda: fresh in target.delivered_message_ids(),
+        90, f"nothing forwarded after {name} came back", serve, log,
+    )  # fmt: skip
+    serving_in = time.monotonic() - killed_at
+
+    after = child_pids(serve)
+    assert after[name] == new
+    others = [other for other in CHILDREN if other != name]
+    assert {o: after[o] for o in others} == {o: before[o] for o in others}  # never stopped
+    output = log.read_text()
+    assert re.search(
+        rf"{name} \(pid {old}\) exited after \S+ s: killed by SIGKILL \(code -9\)", output
+    ), output[-3000:]
+    assert f"{name} restarted (pid {new})" in output
+    return restarted_in, serving_in
+
+
+SETUP = """
+from metrics_source.forwarding.destinations import destination_create
+from metrics_source.ingest.sources import source_create
+source, write_key = source_create(name="heal")
+destination_create(name="receiver", kind="segment", url="{url}/", secret="wk", timeout_seconds=2)
+print(write_key)
+"""
+
+
+def test_serve_restarts_each_child_that_dies_and_loses_nothing(
+    tmp_path, throwaway_database, capsys
+):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     password = f"chosen-{uuid.uuid4().hex}"
     env = serve_env(
-        throwaway_database, tmp_path / "data", port, broker_offset=9, ADMIN_PASSWORD=password
-    )
+        throwaway_database, tmp_path / "data", port, broker_offset=9, ADMIN_PASSWORD=password,
+        FORWARDING_ALLOW_PRIVATE_NETWORKS="1",
+        # A delivery task lost with the killed worker is enqueued again, and a batch it had
+        # claimed is due again, within seconds rather than the production minute.
+        FORWARDING_REQUEUE_SECONDS="5", FORWARDING_CLAIM_MARGIN_SECONDS="2",
+    )  # fmt: skip
     log = tmp_path / "serve.log"
-    serve, children = None, []
-    try:
-        serve = start_serve(env, log)
-        wait_until(lambda: healthy(base), 120, "no 200 from /healthz", serve, log)
-        children = wait_until(
-            lambda: len(found := descendants(serve)) >= 4 and found,
-            60,
-            "the three children did not start",
-            serve,
-            log,
-        )
-        direct = psutil.Process(serve.pid).children()
-        gunicorn = next(p for p in direct if "gunicorn" in " ".join(p.cmdline()))
-        gunicorn.kill()
+    heartbeat = heartbeat_path(tmp_path / "data" / "celerybeat-schedule")
+    serve, children, traffic = None, [], None
+    with receiver() as target:
+        try:
+            serve = start_serve(env, log)
+            wait_until(lambda: healthy(base), 120, "no 200 from /healthz", serve, log)
+            write_key = subprocess.run(
+                [sys.executable, "manage.py", "shell", "-c", SETUP.format(url=target.url)],
+                cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120, check=True,
+            ).stdout.splitlines()[-1]  # fmt: skip
+            wait_until(lambda: None not in child_pids(serve).values(), 60, "children", serve, log)
+            traffic = Traffic(base, write_key)
+            traffic.thread.start()
+            wait_until(lambda: target.delivered_message_ids(), 90, "no forwarding", serve, log)
 
-        assert serve.wait(60) != 0
-        output = log.read_text()
-        assert "gunicorn exited unexpectedly" in output
-        assert "the password in ADMIN_PASSWORD" in output
-        assert password not in output
-        assert still_running(children, timeout=10) == []
-        assert port_closed(port)
-    finally:
-        end_all(serve, children or (descendants(serve) if serve else []))
+            for name in CHILDREN:
+                restarted_in, serving_in = kill_and_recover(
+                    serve, name, log=log, base=base, heartbeat=heartbeat, traffic=traffic,
+                    target=target,
+                )  # fmt: skip
+                with capsys.disabled():
+                    print(
+                        f"\nkill -9 {name}: restarted (new pid) in {restarted_in:.1f} s, "
+                        f"serving again (ingest to forwarding) in {serving_in:.1f} s"
+                    )
+
+            traffic.stopping.set()
+            traffic.thread.join(30)
+            acknowledged = traffic.ids()
+            assert len(acknowledged) > 50
+            # Nothing answered 200 is lost: each is stored once and reaches the receiver.
+            assert stored_count(throwaway_database, acknowledged) == len(acknowledged)
+            wait_until(
+                lambda: acknowledged <= set(target.delivered_message_ids()),
+                120, "acknowledged events missing at the receiver", serve, log,
+            )  # fmt: skip
+            with capsys.disabled():
+                print(
+                    f"{len(acknowledged)} events acknowledged, all stored and forwarded; "
+                    f"{traffic.refused} requests refused while gunicorn restarted"
+                )
+
+            children = descendants(serve)
+            serve.send_signal(signal.SIGINT)
+            assert serve.wait(60) == 0, log.read_text()[-3000:]
+            assert still_running(children, timeout=10) == []
+            assert port_closed(port)
+            output = log.read_text()
+            assert "the password in ADMIN_PASSWORD" in output
+            assert password not in output
+        finally:
+            if traffic is not None:
+                traffic.stopping.set()
+            end_all(serve, children or (descendants(serve) if serve else []))

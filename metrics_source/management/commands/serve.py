@@ -1,5 +1,6 @@
 """Run the whole system: migrate, make sure an admin login exists, then run gunicorn, a Celery
-worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM stops them all.
+worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM stops them all. A child that
+dies is restarted after a backoff, the others untouched (metrics_source.runtime.supervisor).
 
 Environment: BIND (default 127.0.0.1:8000), WEB_CONCURRENCY (gunicorn workers),
 CELERY_WORKER_CONCURRENCY (default 2); GUNICORN_CMD_ARGS passes further options to gunicorn.
@@ -7,15 +8,12 @@ CELERY_WORKER_CONCURRENCY (default 2); GUNICORN_CMD_ARGS passes further options 
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -29,10 +27,10 @@ from django.db import OperationalError, connections
 from metrics_source.models import Event
 from metrics_source.runtime.embedded import data_dir, ensure_data_dir
 from metrics_source.runtime.env import env_int, env_str
+from metrics_source.runtime.supervisor import Child, Supervisor, child_setup
 
 STOP_TIMEOUT = 30  # seconds each child gets to finish after SIGTERM before SIGKILL
 GRACEFUL_TIMEOUT = 25  # gunicorn's own limit for requests in flight; below STOP_TIMEOUT
-_POLL = 0.2
 
 
 def _cpu_count() -> int:
@@ -86,30 +84,6 @@ def static_files_stale() -> bool:
     return False
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(parent: int) -> None:
-    """In the child before exec: its own session, so the terminal's Ctrl-C reaches only serve,
-    which then stops every child once and in order; and SIGTERM if serve itself dies."""
-    os.setsid()
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # serve died before prctl took effect
-            os._exit(1)
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-
-    def signal_group(self, signo: int) -> None:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signo)
-
-
 class Command(BaseCommand):
     help = "Migrate, ensure an admin login, run gunicorn + Celery worker + Celery beat."
 
@@ -140,10 +114,11 @@ class Command(BaseCommand):
         for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signo, self._on_signal)
 
-        children: list[Child] = []
+        supervisor = Supervisor(
+            [Child(name, argv) for name, argv in self._commands(bind)], spawn=self._spawn
+        )
         try:
-            for name, argv in self._commands(bind):
-                children.append(Child(name, self._spawn(argv)))
+            supervisor.start_all()
             self.stdout.write(
                 f"metrics-source is starting:\n"
                 f"  dashboard  {url}/\n"
@@ -152,12 +127,11 @@ class Command(BaseCommand):
                 "Press Ctrl-C to stop."
             )
             self.stdout.flush()
-            died = self._supervise(children)
+            supervisor.watch(stopping=lambda: self._stop_signal is not None)
         finally:
-            self._stop(children)
-        if died is not None:
-            name, code = died
-            raise CommandError(f"{name} exited unexpectedly (code {code}); stopped the others")
+            supervisor.stop(
+                timeout=STOP_TIMEOUT, give_up=lambda: self._kill_now, report=self.stderr.write
+            )
         self.stdout.write("metrics-source stopped.")
 
     def _offer_demo_data(self) -> None:
@@ -193,13 +167,13 @@ class Command(BaseCommand):
             (
                 "celery worker",
                 [python, "-m", "celery", "-A", "metrics_source", "worker",
-                 "--loglevel", "INFO",
+                 "--loglevel", settings.LOG_LEVEL,
                  "--concurrency", str(env_int("CELERY_WORKER_CONCURRENCY", 2))],
             ),
             (
                 "celery beat",
                 [python, "-m", "celery", "-A", "metrics_source", "beat",
-                 "--loglevel", "INFO", "--schedule", str(schedule),
+                 "--loglevel", settings.LOG_LEVEL, "--schedule", str(schedule),
                  "--scheduler", "metrics_source.runtime.beat:HeartbeatScheduler"],
             ),
         ]  # fmt: skip
@@ -209,7 +183,7 @@ class Command(BaseCommand):
             argv,
             cwd=Path(settings.BASE_DIR),
             stdin=subprocess.DEVNULL,  # no terminal in their own sessions
-            preexec_fn=partial(_child_setup, os.getpid()),
+            preexec_fn=partial(child_setup, os.getpid()),
         )
 
     def _on_signal(self, signo: int, frame) -> None:
@@ -220,31 +194,3 @@ class Command(BaseCommand):
             # A person pressing Ctrl-C again: stop waiting. Repeated SIGTERMs, or copies of
             # one signal sent to a whole process group, arrive together and change nothing.
             self._kill_now = True
-
-    def _supervise(self, children: list[Child]) -> tuple[str, int] | None:
-        """Wait for a stop signal (returns None) or a child's death (returns its name, code)."""
-        while self._stop_signal is None:
-            for child in children:
-                code = child.process.poll()
-                if code is not None:
-                    return child.name, code
-            time.sleep(_POLL)
-        return None
-
-    def _stop(self, children: list[Child]) -> None:
-        """SIGTERM to each main process (gunicorn and Celery stop their own workers), a bounded
-        wait, then SIGKILL to whatever is left in each child's process group."""
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while not self._kill_now and time.monotonic() < deadline:
-            if all(child.process.poll() is not None for child in children):
-                break
-            time.sleep(_POLL)
-        for child in children:
-            child.signal_group(signal.SIGKILL)  # stragglers: pool processes, hung workers
-            try:
-                child.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{child.name} (pid {child.process.pid}) did not exit")
