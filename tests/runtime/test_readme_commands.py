@@ -18,6 +18,8 @@ directory in which embedded servers are running, as `make run`'s would be.
   themselves run in CI (`.ci/run`) and by hand;
 - ``compose``: a health check compose.yaml runs in its containers (tests/runtime/test_compose.py
   runs them without Docker);
+- ``docker``: ``docker compose exec SERVICE CMD``: SERVICE is in compose.yaml and CMD, the
+  image's copy of this project, runs here with ``--help`` (no Docker here);
 - ``elsewhere``: covered by the named test file;
 - ``http``: the curl example, sent to a live gunicorn, must get the answer the README shows;
 - ``password``: the forgotten-password recipe, which must set the password it is given;
@@ -33,6 +35,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -155,9 +158,7 @@ COMMANDS: dict[str, Check] = {
     "docker compose up -d --build": elsewhere(
         "tests/runtime/test_compose.py", "no Docker here; compose.yaml is read and run there"
     ),
-    "docker compose exec web python manage.py createsuperuser": elsewhere(
-        "tests/runtime/test_compose.py", "no Docker here; compose.yaml is read and run there"
-    ),
+    "docker compose exec web python manage.py createsuperuser": Check("docker"),
     # Performance
     ".venv/bin/python bench/ingest.py": run(append=SMALL_BENCH),
     ".venv/bin/python bench/ingest.py --no-rollup": help_(),
@@ -477,6 +478,18 @@ def test_readme_health_check_is_compose_s(command):
     )
 
 
+@pytest.mark.parametrize("command", commands_of("docker"), ids=lambda c: c.key)
+def test_readme_docker_exec_names_a_service_and_a_command(clone, command):
+    docker, compose, verb, service, *inside = shlex.split(command.text)
+    assert (docker, compose, verb) == ("docker", "compose", "exec"), command.key
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    assert service in services, f"compose.yaml has no service {service!r}"
+    # The image runs this project from its folder with the image's python (see the Dockerfile).
+    assert inside[:2] == ["python", "manage.py"], inside
+    text = shlex.join([".venv/bin/python", *inside[1:], "--help"])
+    assert_ran(clone.sh(text), text)
+
+
 @pytest.mark.parametrize("command", commands_of("elsewhere", "name"), ids=lambda c: c.key)
 def test_readme_command_not_run_here_says_why(command):
     check = COMMANDS[command.key]
@@ -513,8 +526,6 @@ def test_readme_curl_example_gets_the_answer_shown(clone):
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
