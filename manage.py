@@ -55,8 +55,14 @@ def under_local_servers() -> None:
     from metrics_source.runtime.embedded import main as run_embedded
 
     os.environ[_WRAPPED] = "1"
-    # orig_argv keeps the interpreter's own options (-u, -X dev, ...) for the command.
-    sys.exit(run_embedded([sys.executable, *sys.orig_argv[1:]]))
+    try:
+        # orig_argv keeps the interpreter's own options (-u, -X dev, ...) for the command.
+        sys.exit(run_embedded([sys.executable, *sys.orig_argv[1:]]))
+    except OSError as error:  # e.g. a read-only data directory, as in the Docker image
+        sys.exit(
+            f"error: {', '.join(missing)} not set, and the embedded servers cannot start "
+            f"({error.strerror}: {error.filename}); set them, or METRICS_SOURCE_DATA_DIR"
+        )
 
 
 def main() -> None:

@@ -570,3 +570,15 @@ def test_help_needs_no_server(tmp_path):
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout + result.stderr, (args, result.stdout[-2000:])
     assert not (tmp_path / "data").exists(), "help started the embedded servers"
+
+
+def test_a_data_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = newcomer_env(tmp_path / "a-file" / "data")
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "forward_status"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the embedded servers cannot start" in result.stderr
