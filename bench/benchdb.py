@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def under_local_servers() -> None:
+    """Return when DATABASE_URL, REDIS_URL and SECRET_KEY are set; otherwise run this bench's
+    command line again on the data directory's embedded servers, as manage.py does (so
+    ``.venv/bin/python bench/ingest.py`` works as ``make bench`` does)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import manage
+
+    manage.under_local_servers()
 
 
 def with_database(url: str, name: str) -> str:

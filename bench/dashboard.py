@@ -1,8 +1,9 @@
 """Dashboard page times at millions of events, beside a raw GROUP BY baseline.
 
-    python bench/dashboard.py [--events 5000000] [--requests 25] [--reuse]
+    .venv/bin/python bench/dashboard.py [--events 5000000] [--requests 25] [--reuse]
 
-Needs DATABASE_URL and REDIS_URL (as `make bench-dashboard` provides). It loads demo data
+Runs on the servers DATABASE_URL and REDIS_URL name, or else, as `make bench-dashboard`,
+on the data directory's embedded ones. It loads demo data
 (``manage.py demo_data``: through the ingest service, then the rollup) into
 ``<name>_dashboard``, starts gunicorn on a free loopback port, logs in, and requests every
 page repeatedly, printing the median and 95th percentile of the time to a full response.
@@ -31,7 +32,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 import requests
-from benchdb import BenchDatabase, fresh_database, psycopg_url, with_database
+from benchdb import (
+    BenchDatabase,
+    fresh_database,
+    psycopg_url,
+    under_local_servers,
+    with_database,
+)
 from ingest import free_port, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +142,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=25, help="timed requests per page")
     parser.add_argument("--reuse", action="store_true", help="keep and reuse the database")
     args = parser.parse_args()
+    under_local_servers()
 
     database, loaded = bench_database(args.events, reuse=args.reuse)
     env = dict(

@@ -1,9 +1,10 @@
 """Forwarding throughput to a local receiver, beside the receiver's own ceiling.
 
-    python bench/forward.py [--events 30000] [--singles 3000] [--batch-size 100]
+    .venv/bin/python bench/forward.py [--events 30000] [--singles 3000] [--batch-size 100]
 
-Needs DATABASE_URL (it creates and drops ``<name>_fwdbench``) and REDIS_URL, as
-`make bench-forward` provides. It starts an HTTP receiver in its own process, then measures:
+Runs on the servers DATABASE_URL (it creates and drops ``<name>_fwdbench``) and REDIS_URL
+name, or else, as `make bench-forward`, on the data directory's embedded ones. It starts an
+HTTP receiver in its own process, then measures:
 
 * ceiling: the receiver driven directly by one client process with keep-alive, posting the
   same bodies the forwarder will send (batches, then single events): what the receiver and
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
-from benchdb import fresh_database
+from benchdb import fresh_database, under_local_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=3_000, help="events sent one by one")
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
+    under_local_servers()
 
     database = fresh_database("fwdbench", make_target="bench-forward")
     bench_url = database.url

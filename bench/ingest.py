@@ -1,11 +1,12 @@
 """Ingest throughput through the running server, beside a PostgreSQL COPY baseline.
 
-    python bench/ingest.py [--events 60000] [--track-events 8000] [--workers 3] [--clients 3]
+    .venv/bin/python bench/ingest.py [--events 60000] [--track-events 8000] [--workers 3]
+        [--clients 3]
 
-Needs DATABASE_URL (a server the bench may create a database on; it creates and drops
-``<name>_bench``) and REDIS_URL, as `make bench` provides. It starts gunicorn on a free
-loopback port against the bench database, then measures, on the same generated events
-(about 600 bytes each):
+Runs on the servers DATABASE_URL (one the bench may create a database on; it creates and
+drops ``<name>_bench``) and REDIS_URL name, or else, as `make bench`, on the data directory's
+embedded ones. It starts gunicorn on a free loopback port against the bench database, then
+measures, on the same generated events (about 600 bytes each):
 
 * baseline: ``COPY`` of the events into a bare table with a unique ``message_id``;
 * reference: ``COPY`` of the same events, mapped by the ingest service, into a copy of the
@@ -47,7 +48,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
-from benchdb import fresh_database, psycopg_url
+from benchdb import fresh_database, psycopg_url, under_local_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL_EVENTS = [
@@ -493,6 +494,7 @@ def main() -> None:
         help="give each event an independent random campaign and action (16,000 pairs)",
     )
     args = parser.parse_args()
+    under_local_servers()
 
     database = fresh_database("bench", make_target="bench")
     bench_url = database.url

@@ -1,10 +1,10 @@
 """What the events table costs to load, index by index, beside the ingest bench's baseline.
 
-    python bench/table_copy.py [--events 60000] [--rounds 3]
+    .venv/bin/python bench/table_copy.py [--events 60000] [--rounds 3]
 
-Needs DATABASE_URL and REDIS_URL as bench/ingest.py does (`make bench` provides them; run it as
-``make bench-table-copy``). On the ingest bench's events, mapped by the ingest service, it
-measures per round, each in a fresh table:
+Runs on the servers DATABASE_URL and REDIS_URL name, or else, as ``make bench-table-copy``,
+on the data directory's embedded ones. On the ingest bench's events, mapped by the ingest
+service, it measures per round, each in a fresh table:
 
 * the bare baseline: ``COPY`` into ``(message_id text UNIQUE, event jsonb)``, one stream;
 * ``COPY`` of the mapped rows into a copy of the events table without indexes, with each
@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from benchdb import fresh_database, psycopg_url
+from benchdb import fresh_database, psycopg_url, under_local_servers
 from ingest import (
     EVENTS_TABLE_COPY,
     ROOT,
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    under_local_servers()
 
     database = fresh_database("bench", make_target="bench-table-copy")
     try:
