@@ -95,6 +95,7 @@ def elsewhere(covered_by: str, reason: str) -> Check:
 
 
 DESTINATION = {"DESTINATION": "readme-destination"}
+LOOPBACK = {".venv/bin/python": "FORWARDING_ALLOW_PRIVATE_NETWORKS=1 .venv/bin/python"}
 SMALL_BENCH = " --events 300 --track-events 30"
 
 COMMANDS: dict[str, Check] = {
@@ -133,6 +134,27 @@ COMMANDS: dict[str, Check] = {
     ".venv/bin/python manage.py forward_status [--json]": run(
         {" [--json]": ""}, {"[--json]": "--json"}
     ),
+    # Sources and destinations, scripted. The example URLs are no loopback receiver, and this
+    # machine resolves no public name: the test points them at loopback, allowed for it.
+    # The set-up made a "Workspace A" for the rotation; this one is another.
+    '.venv/bin/python manage.py source_create "Workspace A" --slug workspace-a': run(
+        {"Workspace A": "Workspace B", "workspace-a": "workspace-b"}
+    ),
+    ".venv/bin/python manage.py source_list": run(),
+    ".venv/bin/python manage.py source_rotate_key workspace-a --json": run(),
+    ".venv/bin/python manage.py destination_create crm --kind webhook "
+    "--url https://crm.example/hooks/metrics --channel email --channel push "
+    "--batch-size 100": run(LOOPBACK | {"crm ": "readme-crm ", "crm.example": "127.0.0.1:9"}),
+    "SEGMENT_WRITE_KEY=... .venv/bin/python manage.py destination_create cdp --kind segment "
+    "--url https://cdp.customer.io --secret-env SEGMENT_WRITE_KEY": run(
+        LOOPBACK
+        | {
+            "=...": "=readme-segment-key",
+            "cdp ": "readme-cdp ",
+            "cdp.customer.io": "127.0.0.1:9",
+        }
+    ),
+    ".venv/bin/python manage.py destination_list": run(),
     ".venv/bin/python manage.py forward_replay DESTINATION --dead": run(DESTINATION),
     ".venv/bin/python manage.py forward_replay DESTINATION --since 2025-01-01T00:00:00Z "
     "--until 2025-01-02T00:00:00Z": run(DESTINATION),
@@ -386,6 +408,7 @@ def clone():
             "from metrics_source.forwarding.models import Destination;"
             "from metrics_source.ingest.sources import source_create;"
             "source_create(name='my-source');"
+            "source_create(name='Workspace A', slug='workspace-a');"
             "Destination.objects.create(name='readme-destination', kind='webhook',"
             " url='https://receiver.example/hook')"
         )
