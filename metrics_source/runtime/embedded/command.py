@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
@@ -22,6 +22,7 @@ from metrics_source.runtime.embedded.files import (
 )
 from metrics_source.runtime.embedded.postgres import postgres_start, postgres_stop
 from metrics_source.runtime.embedded.redis import redis_start, redis_stop
+from metrics_source.runtime.embedded.watch import ServerWatch, postgres_watched, redis_watched
 
 # The first lines of the package's docstring, shown for -h.
 USAGE = (
@@ -33,8 +34,11 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _SI_KERNEL = 0x80  # si_code of a signal the kernel sends, e.g. for Ctrl-C at a terminal
 
 
-def run_command(argv: Sequence[str], env: dict[str, str]) -> int:
+def run_command(
+    argv: Sequence[str], env: dict[str, str], *, tick: Callable[[], None] | None = None
+) -> int:
     """Run ``argv`` in the foreground and return its exit code (128 + N if killed by signal N).
+    While it runs, ``tick`` is called about every second (the servers' watch).
 
     Signals are taken synchronously so we can see who sent them. Ctrl-C at the terminal is
     sent by the kernel to the whole foreground process group, the child included, so passing
@@ -60,6 +64,8 @@ def run_command(argv: Sequence[str], env: dict[str, str]) -> int:
         code = child.poll()
         if code is not None:
             return code if code >= 0 else 128 - code
+        if tick is not None:
+            tick()
 
 
 def _child_env(env: dict[str, str]) -> dict[str, str]:
@@ -117,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             name for name, on in (("PostgreSQL", embed_postgres), ("Redis", embed_redis)) if on
         )
         print(f"embedded {names}, data in {directory}", file=sys.stderr, flush=True)
-        return run_command(args, env)
+        # The servers this command started or adopted are started again if they die.
+        watched = [postgres_watched(directory / "postgres")] if embed_postgres else []
+        watched += [redis_watched(directory / "redis")] if embed_redis else []
+        return run_command(args, env, tick=ServerWatch(directory, watched).check)
     except EmbeddedError as error:
         print(f"embedded: {error}", file=sys.stderr)
         return 1

@@ -77,6 +77,21 @@ def locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def locked_if_free(directory: Path) -> Iterator[bool]:
+    """The same lock without waiting: yields False while another process holds it."""
+    with open(directory / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def users_update(directory: Path, *, add: int | None = None, remove: int | None = None) -> list:
     """Add or remove a user pid; pids of commands that died without cleaning up are dropped."""
     path = directory / "users.json"

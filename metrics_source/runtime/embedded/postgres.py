@@ -3,6 +3,7 @@ data folder."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,11 +18,13 @@ from urllib.parse import quote
 import psutil
 
 from metrics_source.runtime.embedded.errors import EmbeddedError
-from metrics_source.runtime.embedded.processes import alive, terminate
+from metrics_source.runtime.embedded.files import write_private
+from metrics_source.runtime.embedded.processes import alive, terminate, unblocked_signals
 
 DATABASE_NAME = "metrics_source"
 
 _START_TIMEOUT = 120
+_RESTART_TIMEOUT = 60  # crash recovery replays the WAL written since the last checkpoint
 _STOP_TIMEOUT = 60
 
 
@@ -49,6 +52,8 @@ def _postmaster(pgdata: Path) -> tuple[psutil.Process, str] | None:
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
         process = psutil.Process(int(lines[0]))
+        if not alive(process.pid):  # killed, and nobody reaped it yet
+            return None
         if process.name() != "postgres" or str(pgdata) not in process.cmdline():
             return None
         return process, (lines[7].strip() if len(lines) > 7 else "")
@@ -136,6 +141,10 @@ def postgres_start(pgdata: Path) -> str:
         ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    # A restart listens where the children were told to connect: this socket folder and port.
+    write_private(
+        _address_path(pgdata), json.dumps({"socket_dir": str(info.socket_dir), "port": info.port})
+    )
     # dj-database-url reads a percent-encoded host as a unix-socket folder.
     host = quote(str(info.socket_dir), safe="")
     return f"postgresql://postgres@{host}:{info.port}/{DATABASE_NAME}"
@@ -157,3 +166,106 @@ def postgres_stop(pgdata: Path) -> None:
         )
     # Only does anything if pg_ctl failed: SIGINT is PostgreSQL's "fast shutdown".
     terminate(found[0], timeout=10, first=signal.SIGINT)
+
+
+# ------------------------------------------------------------------------------------------
+# Watching: the wrapper checks the server about every second and starts it again when it died.
+# ------------------------------------------------------------------------------------------
+
+
+def _address_path(pgdata: Path) -> Path:
+    return pgdata.with_name(pgdata.name + ".json")
+
+
+def _address(pgdata: Path) -> tuple[str, int]:
+    try:
+        address = json.loads(_address_path(pgdata).read_text())
+        return str(address["socket_dir"]), int(address["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EmbeddedError(f"{_address_path(pgdata)} names no socket folder and port") from None
+
+
+def _answers(socket_dir: str, port: int) -> bool:
+    from psycopg import pq
+    from psycopg.conninfo import make_conninfo
+
+    # libpq's ping: no session is made; a server that refuses sessions (starting up, too many
+    # clients) still answers.
+    conninfo = make_conninfo(
+        host=socket_dir, port=port, user="postgres", dbname="postgres", connect_timeout=2
+    )
+    return pq.PGconn.ping(conninfo.encode()) in (pq.Ping.OK, pq.Ping.REJECT)
+
+
+def postgres_status(pgdata: Path) -> str:
+    """ "ok", "dead" (no live postmaster) or "silent" (running and ready, not answering)."""
+    pgdata = pgdata.resolve()
+    found = _postmaster(pgdata)
+    if found is None:
+        return "dead"
+    if found[1] != "ready":  # starting, recovering or stopping: give it time
+        return "ok"
+    return "ok" if _answers(*_address(pgdata)) else "silent"
+
+
+def _wait_shared_memory_released(pgdata: Path) -> None:
+    """PostgreSQL refuses to start while a process of the killed postmaster (a backend that
+    has not noticed yet) is still attached to its shared memory segment; wait for them."""
+    try:
+        shm_id = (pgdata / "postmaster.pid").read_text().splitlines()[6].split()[-1]
+    except (OSError, IndexError):
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+        except OSError:
+            return  # not Linux: PostgreSQL's own check and the caller's retry remain
+        attached = [int(row.split()[6]) for row in rows if row.split()[1] == shm_id]
+        if not attached or attached[0] == 0:
+            return
+        time.sleep(0.1)
+
+
+def _release_socket(socket_dir: str, port: int) -> None:
+    lock = Path(socket_dir) / f".s.PGSQL.{port}.lock"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    with suppress(psutil.Error):
+        if alive(pid) and psutil.Process(pid).name() == "postgres":
+            raise EmbeddedError(
+                f"{lock.with_suffix('')} is taken by another PostgreSQL (pid {pid})"
+            )
+    lock.unlink(missing_ok=True)
+
+
+def postgres_restart(pgdata: Path) -> str:
+    """Start the embedded PostgreSQL again on the socket folder and port its clients already
+    have; returns where it listens."""
+    pgdata = pgdata.resolve()
+    socket_dir, port = _address(pgdata)
+    if _postmaster(pgdata) is not None:  # running but hung: stop it first
+        postgres_stop(pgdata)
+    _wait_shared_memory_released(pgdata)
+    _wait_postmaster_settled(pgdata)  # removes the pid file a killed postmaster left
+    _release_socket(socket_dir, port)
+    pgserver = _import_pgserver()
+    try:
+        pgserver.pg_ctl(
+            ["-w", "-t", str(_RESTART_TIMEOUT),
+             "-o", '-h ""', "-o", f'-k "{socket_dir}"', "-o", f"-p {port}",
+             "-l", str(pgdata / "log"), "start"],
+            pgdata=pgdata,
+            user=_pg_system_user(),
+            cwd=str(pgdata),
+            timeout=_RESTART_TIMEOUT + 10,
+            preexec_fn=unblocked_signals,
+        )  # fmt: skip
+    except (subprocess.SubprocessError, OSError) as error:
+        raise EmbeddedError(f"PostgreSQL did not start again; see {pgdata / 'log'}") from error
+    _wait_postmaster_settled(pgdata)
+    if not _answers(socket_dir, port):
+        raise EmbeddedError(f"PostgreSQL started again but does not answer; see {pgdata / 'log'}")
+    return f"{socket_dir}/.s.PGSQL.{port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from contextlib import suppress
 
@@ -30,3 +31,30 @@ def terminate(
             if not alive(process.pid):
                 return
             time.sleep(0.05)
+
+
+def unblocked_signals() -> None:
+    """``preexec_fn`` for a server started while the wrapper takes its signals synchronously
+    (blocked): a daemon inherits the mask, and Redis would never see the SIGTERM that stops it."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def port_holder(port: int) -> str | None:
+    """None while 127.0.0.1:``port`` can be listened on, else who holds it (as far as the
+    system says). SO_REUSEADDR as the servers use it: connections of a killed server that
+    linger in TIME_WAIT do not count."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return None
+        except OSError:
+            pass
+    with suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            listening = conn.status == psutil.CONN_LISTEN and conn.laddr
+            if listening and conn.laddr.port == port and conn.pid is not None:
+                with suppress(psutil.Error):
+                    return f"another program (pid {conn.pid}, {psutil.Process(conn.pid).name()})"
+                return f"another program (pid {conn.pid})"
+    return "another program"

@@ -16,7 +16,12 @@ import psutil
 
 from metrics_source.runtime.embedded.errors import EmbeddedError
 from metrics_source.runtime.embedded.files import ensure_data_dir, write_private
-from metrics_source.runtime.embedded.processes import terminate
+from metrics_source.runtime.embedded.processes import (
+    alive,
+    port_holder,
+    terminate,
+    unblocked_signals,
+)
 
 _STOP_TIMEOUT = 60
 
@@ -50,9 +55,13 @@ def _redis_answers(state: dict) -> bool:
 
 
 def _redis_process(directory: Path) -> psutil.Process | None:
+    """The live redis-server of ``directory``; not a zombie nobody reaped, nor a program that
+    got the pid of one that died."""
     try:
         process = psutil.Process(int((directory / "redis.pid").read_text().strip()))
-        return process if process.name().startswith("redis-server") else None
+        if process.name().startswith("redis-server") and alive(process.pid):
+            return process
+        return None
     except (OSError, ValueError, psutil.Error):
         return None
 
@@ -61,6 +70,15 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _state(directory: Path) -> dict:
+    """The port and password of the last start (``embedded.json``), or {}."""
+    try:
+        state = json.loads((directory / "embedded.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _quoted(path: Path) -> str:
@@ -88,45 +106,80 @@ def _redis_config(directory: Path, *, port: int, password: str) -> str:
     )
 
 
-def redis_start(directory: Path) -> str:
-    """Start (or adopt) the embedded Redis; returns a REDIS_URL."""
-    ensure_data_dir(directory)
-    state_path = directory / "embedded.json"
-    try:
-        state = json.loads(state_path.read_text())
-    except (OSError, ValueError):
-        state = {}
-    if state and _redis_process(directory) is not None and _redis_answers(state):
-        return _redis_url(state)
+def _launch(directory: Path, state: dict) -> bool:
+    """Start redis-server on ``state``'s port and password; True once it answers."""
+    config = directory / "redis.conf"
+    write_private(config, _redis_config(directory, port=state["port"], password=state["password"]))
+    write_private(directory / "embedded.json", json.dumps(state))
+    started = subprocess.run(
+        [str(_redis_binary()), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        preexec_fn=unblocked_signals,
+    )
+    if started.returncode != 0:
+        raise EmbeddedError(f"redis-server failed: {started.stdout}{started.stderr}".strip())
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if _redis_answers(state):
+            return True
+        time.sleep(0.1)
+    process = _redis_process(directory)
+    if process is not None:
+        terminate(process, timeout=10)
+    return False
+
+
+def _clear_leftover(directory: Path) -> None:
     leftover = _redis_process(directory)
     if leftover is not None:  # running but not answering with our password: not usable
         terminate(leftover, timeout=10)
     (directory / "redis.pid").unlink(missing_ok=True)
 
+
+def redis_start(directory: Path) -> str:
+    """Start (or adopt) the embedded Redis; returns a REDIS_URL. The port and password of the
+    last start are used again where the port is free, so a URL stays valid across restarts."""
+    ensure_data_dir(directory)
+    state = _state(directory)
+    if state and _redis_process(directory) is not None and _redis_answers(state):
+        return _redis_url(state)
+    _clear_leftover(directory)
+
     password = state.get("password") or secrets.token_hex(24)
+    port = state.get("port")
+    if not isinstance(port, int) or port_holder(port) is not None:
+        port = None
     for _attempt in range(3):  # a free port can be taken between probing and binding
-        state = {"port": _free_port(), "password": password}
-        config = directory / "redis.conf"
-        write_private(config, _redis_config(directory, port=state["port"], password=password))
-        write_private(state_path, json.dumps(state))
-        started = subprocess.run(
-            [str(_redis_binary()), str(config)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if started.returncode != 0:
-            raise EmbeddedError(f"redis-server failed: {started.stdout}{started.stderr}".strip())
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if _redis_answers(state):
-                return _redis_url(state)
-            time.sleep(0.1)
-        process = _redis_process(directory)
-        if process is not None:
-            terminate(process, timeout=10)
+        state = {"port": port or _free_port(), "password": password}
+        if _launch(directory, state):
+            return _redis_url(state)
+        port = None
     raise EmbeddedError(f"Redis did not start; see {directory / 'redis.log'}")
+
+
+def redis_status(directory: Path) -> str:
+    """ "ok", "dead" (no redis-server process) or "silent" (running, not answering)."""
+    if _redis_process(directory) is None:
+        return "dead"
+    return "ok" if _redis_answers(_state(directory)) else "silent"
+
+
+def redis_restart(directory: Path) -> str:
+    """Start the embedded Redis again on the port and password its clients already have;
+    returns where it listens. Another program on that port is named in the error."""
+    state = _state(directory)
+    if not isinstance(state.get("port"), int) or not state.get("password"):
+        raise EmbeddedError(f"{directory / 'embedded.json'} names no port and password")
+    _clear_leftover(directory)
+    holder = port_holder(state["port"])
+    if holder is not None:
+        raise EmbeddedError(f"port 127.0.0.1:{state['port']} is taken by {holder}")
+    if not _launch(directory, state):
+        raise EmbeddedError(f"Redis did not answer; see {directory / 'redis.log'}")
+    return f"127.0.0.1:{state['port']}"
 
 
 def redis_stop(directory: Path) -> None:
