@@ -33,7 +33,6 @@ class Watched:
     status: Callable[[], str]  # "ok", "dead" or "silent"
     restart: Callable[[], str]  # returns where the server listens again
     silent_since: float | None = None
-    down_since: float | None = None
     failures: int = 0
     next_try: float = 0.0
 
@@ -75,14 +74,13 @@ class ServerWatch:
     def _check(self, server: Watched, now: float) -> None:
         status = server.status()
         if status == "ok":
-            server.silent_since = server.down_since = None
+            server.silent_since = None
             server.failures = 0
             return
         if status == "silent":
             server.silent_since = server.silent_since or now
             if now - server.silent_since < SILENT_LIMIT:
                 return
-        server.down_since = server.down_since or now
         if now < server.next_try:
             return
         with locked_if_free(self.directory) as free:
@@ -104,10 +102,8 @@ class ServerWatch:
                 f"{server.name} is {why} and did not start again: {error}; next try in {wait:g} s"
             )
             return
-        down = time.monotonic() - (server.down_since or began)
         self._say(
-            f"{server.name} was {why}; started again on {where} "
-            f"({time.monotonic() - began:.1f} s to start, {down:.1f} s down as seen here)"
+            f"{server.name} was {why}; started again on {where} in {time.monotonic() - began:.1f} s"
         )
-        server.silent_since = server.down_since = None
+        server.silent_since = None
         server.failures = 0
