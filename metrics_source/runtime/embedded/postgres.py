@@ -246,8 +246,9 @@ def postgres_restart(pgdata: Path) -> str:
     have; returns where it listens."""
     pgdata = pgdata.resolve()
     socket_dir, port = _address(pgdata)
-    if _postmaster(pgdata) is not None:  # running but hung: stop it first
-        postgres_stop(pgdata)
+    hung = _postmaster(pgdata)
+    if hung is not None:  # running but not answering: SIGQUIT is the immediate shutdown
+        terminate(hung[0], timeout=10, first=signal.SIGQUIT)
     _wait_shared_memory_released(pgdata)
     _wait_postmaster_settled(pgdata)  # removes the pid file a killed postmaster left
     _release_socket(socket_dir, port)
