@@ -121,12 +121,21 @@ class Stack:
         )
 
     def restart_lines(self, name: str) -> list[str]:
-        return [
-            line
-            for log in self.logs
-            for line in log.read_text().splitlines()
-            if line.startswith(f"embedded: {name} was gone; started again")
-        ]
+        """The restart lines for ``name`` in both wrappers' logs, once one is there (it comes
+        after the server answers, so after the clients may have noticed) and a second one
+        would have had time to follow."""
+
+        def lines() -> list[str]:
+            return [
+                line
+                for log in self.logs
+                for line in log.read_text().splitlines()
+                if line.startswith(f"embedded: {name} was gone; started again")
+            ]
+
+        wait_for(lines, 60, f"no restart line for {name}", self)
+        time.sleep(3)
+        return lines()
 
     def assert_running(self) -> None:
         for wrapper, log in zip(self.wrappers, self.logs, strict=True):
