@@ -8,10 +8,16 @@ directory (``.data/`` in the project, or ``METRICS_SOURCE_DATA_DIR``). The comma
 their URLs in its environment; when it ends the servers are stopped, unless another command
 started the same way still uses them. Where the variables are set, nothing is started.
 
+While the command runs, the servers it started or adopted are watched; one that dies is
+started again on the same socket folder and port, so the command's URLs stay valid (``watch``).
+
 A ``SECRET_KEY`` is generated once into the data directory when none is set, so sessions
 survive restarts.
 
 This package runs before Django is configured: it must not import settings or models.
+
+Modules: ``files`` (the data directory, its lock, its users), ``processes``, ``postgres``,
+``redis``, ``watch``, ``command`` (the command line; ``__main__`` runs it).
 """
 
 from metrics_source.runtime.embedded.command import main, run_command

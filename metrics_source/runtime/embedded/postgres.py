@@ -198,7 +198,7 @@ def _answers(socket_dir: str, port: int) -> bool:
 
 
 def postgres_status(pgdata: Path) -> str:
-    """ "ok", "dead" (no live postmaster) or "silent" (running and ready, not answering)."""
+    """One of "ok", "dead" (no live postmaster) or "silent" (running and ready, not answering)."""
     pgdata = pgdata.resolve()
     found = _postmaster(pgdata)
     if found is None:

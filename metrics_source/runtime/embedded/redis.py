@@ -136,11 +136,14 @@ def _launch(directory: Path, state: dict) -> bool:
     return False
 
 
-def _clear_leftover(directory: Path) -> None:
+def _clear_leftover(directory: Path) -> bool:
+    """End a redis-server that runs but does not answer with our password (not usable);
+    True if there was one."""
     leftover = _redis_process(directory)
-    if leftover is not None:  # running but not answering with our password: not usable
+    if leftover is not None:
         terminate(leftover, timeout=10)
     (directory / "redis.pid").unlink(missing_ok=True)
+    return leftover is not None
 
 
 def redis_start(directory: Path) -> str:
@@ -165,7 +168,7 @@ def redis_start(directory: Path) -> str:
 
 
 def redis_status(directory: Path) -> str:
-    """ "ok", "dead" (no redis-server process) or "silent" (running, not answering)."""
+    """One of "ok", "dead" (no redis-server process) or "silent" (running, not answering)."""
     if _redis_process(directory) is None:
         return "dead"
     return "ok" if _redis_answers(_state(directory)) else "silent"
@@ -177,8 +180,13 @@ def redis_restart(directory: Path) -> str:
     state = _state(directory)
     if not isinstance(state.get("port"), int) or not state.get("password"):
         raise EmbeddedError(f"{directory / 'embedded.json'} names no port and password")
-    _clear_leftover(directory)
+    ended = _clear_leftover(directory)
     holder = port_holder(state["port"])
+    # The socket of a server just ended can close a moment after its process is gone.
+    deadline = time.monotonic() + (5 if ended else 0)
+    while holder is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        holder = port_holder(state["port"])
     if holder is not None:
         raise EmbeddedError(f"port 127.0.0.1:{state['port']} is taken by {holder}")
     if not _launch(directory, state):
