@@ -1,16 +1,25 @@
-"""Django's error handlers where API clients need JSON (named in the root URLconf)."""
+"""Django's error handlers where API clients need JSON (named in the root URLconf), and the
+answer while the database is unavailable."""
 
 from __future__ import annotations
 
+import sys
+
 import orjson
 from django.core.exceptions import DisallowedHost
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.views import defaults
 
 # Paths whose clients are programs: their errors are JSON, never Django's HTML pages.
 API_PREFIXES = ("/v1/", "/webhooks/")
 # A Host header is the sender's text: echo only enough of it to recognise.
 _HOST_SHOWN = 100
+# What a lost or refused database connection raises (a session or user lookup included).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+# Seconds a client is asked to wait: the embedded PostgreSQL is back within a few.
+RETRY_AFTER_SECONDS = 5
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -50,3 +59,30 @@ def api_host_refused(request: HttpRequest, response: HttpResponse) -> HttpRespon
     except DisallowedHost as refused:
         return bad_request(request, refused)
     return response
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: a page for people, JSON for API clients. Nothing of the error is
+    shown (its text names the server, and may hold the database URL)."""
+    if request.path.startswith(API_PREFIXES):
+        response = HttpResponse(
+            orjson.dumps({"error": "the database is unavailable; nothing was stored, retry later"}),
+            status=503,
+            content_type="application/json",
+        )
+    else:
+        # Rendered without the request: context processors would look up the user, in the
+        # database that is down.
+        page = render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 page, or the 503 above when the error is the database being unavailable.
+    Django calls this (DEBUG off) for an exception no view handled, also one raised outside
+    views (a middleware saving the session); the exception is the one being handled."""
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable(request)
+    return defaults.server_error(request)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import orjson
 from django.http import HttpRequest, HttpResponse
 
-from metrics_source.runtime.error_views import API_PREFIXES, api_host_refused
+from metrics_source.runtime.error_views import (
+    API_PREFIXES,
+    DATABASE_ERRORS,
+    api_host_refused,
+    database_unavailable,
+)
+
+logger = logging.getLogger(__name__)
 
 _REASONS = {404: "no such endpoint", 405: "method not allowed"}
 
 
 class JsonApiErrorsMiddleware:
     """API clients get JSON for an unknown path, a wrong method or a Host outside
-    ALLOWED_HOSTS, like every other API error, instead of Django's HTML pages."""
+    ALLOWED_HOSTS, like every other API error, instead of Django's HTML pages. And a view
+    that fails because the database is unavailable (the admin's session lookup, a dashboard
+    query) answers 503 with Retry-After, not a 500: with DEBUG on too, where Django would show
+    its traceback page instead of calling ``handler500``."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -38,3 +49,10 @@ class JsonApiErrorsMiddleware:
         if response.has_header("Allow"):
             json_response["Allow"] = response["Allow"]
         return json_response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_ERRORS):
+            # The class only: the message names the server. Django logs the 503 itself.
+            logger.warning("database unavailable: %s", type(exception).__name__)
+            return database_unavailable(request)
+        return None

@@ -1,5 +1,6 @@
 """With PostgreSQL unreachable, a real gunicorn serving the project answers 503 with a JSON error,
-never 2xx (the sender must retry), and gives away no secret."""
+never 2xx (the sender must retry), and gives away no secret. Pages and the admin answer a 503
+page saying so, with Retry-After, with DEBUG off and on (no traceback, no secret)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ WEBHOOK_SECRET = "cio-secret-never-shown"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    yield from refused_database_server(tmp_path_factory, debug=False)
+
+
+@pytest.fixture(scope="module")
+def debug_server(tmp_path_factory):
+    yield from refused_database_server(tmp_path_factory, debug=True)
+
+
+def refused_database_server(tmp_path_factory, *, debug: bool):
     """gunicorn on a free port whose DATABASE_URL names a loopback port that refuses
     connections (bound, never listening, held for the whole module)."""
     refusing = socket.socket()
@@ -32,7 +42,7 @@ def server(tmp_path_factory):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "DEBUG": "false",
+        "DEBUG": "true" if debug else "false",
         "DATABASE_CONNECT_TIMEOUT": "2",
     }
     try:
@@ -123,3 +133,41 @@ def test_the_server_log_keeps_the_secrets_too(server):
     assert "Service Unavailable" in log  # the failures are logged...
     for secret in (DB_PASSWORD, WRITE_KEY, database_url):
         assert secret not in log  # ...without what must stay private
+
+
+# A session cookie makes the session (and the user) a database lookup on every page.
+SESSION_COOKIE = {"sessionid": "a" * 32}
+
+
+def assert_503_page(response, database_url):
+    assert response.status_code == 503, response.text[:2000]
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.headers["Retry-After"].isdigit()
+    text = response.text
+    assert "The database is unavailable" in text
+    assert "retry shortly" in text
+    for leak in ("Traceback", "OperationalError", "127.0.0.1", DB_PASSWORD, database_url):
+        assert leak not in text
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/login/", "/admin/metrics_source/event/"])
+def test_admin_pages_with_a_session_are_a_503_page(server, path):
+    base, database_url, _ = server
+    response = requests.get(
+        f"{base}{path}", cookies=SESSION_COOKIE, timeout=30, allow_redirects=False
+    )
+    assert_503_page(response, database_url)
+
+
+def test_a_dashboard_page_is_a_503_page(server):
+    base, database_url, _ = server
+    response = requests.get(f"{base}/", cookies=SESSION_COOKIE, timeout=30, allow_redirects=False)
+    assert_503_page(response, database_url)
+
+
+def test_with_debug_on_the_page_is_the_503_page_too(debug_server):
+    base, database_url, _ = debug_server
+    response = requests.get(
+        f"{base}/admin/", cookies=SESSION_COOKIE, timeout=30, allow_redirects=False
+    )
+    assert_503_page(response, database_url)
