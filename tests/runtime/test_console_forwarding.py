@@ -33,7 +33,9 @@ def lines(caplog, level: int) -> list[str]:
 def test_a_destination_paused_by_its_answer_is_logged_once_as_a_warning(caplog):
     caplog.set_level(logging.INFO, logger="metrics_source.tasks")
     with receiver(lambda received, index: (410, {}, b"gone for good")) as target:
-        destination = destination_create(name="gone", kind="segment", url=target.url + "/")
+        destination = destination_create(
+            name="gone", kind="segment", url=target.url + "/", secret="k"
+        )
         store_events(3)
         fanout_all()
         deliver_destination(destination.pk)
@@ -47,7 +49,9 @@ def test_a_destination_paused_by_its_answer_is_logged_once_as_a_warning(caplog):
 def test_a_replay_that_finishes_is_logged_once(caplog):
     caplog.set_level(logging.INFO, logger="metrics_source.tasks")
     with receiver() as target:
-        destination = destination_create(name="fine", kind="segment", url=target.url + "/")
+        destination = destination_create(
+            name="fine", kind="segment", url=target.url + "/", secret="k"
+        )
         store_events(4)
         fanout_all()
         deliver_destination(destination.pk)
