@@ -145,13 +145,14 @@ def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filt
     notices: list[str] = []
     zone = ZoneInfo(settings.TIME_ZONE or "UTC")
     # Presets end at the next full hour, so the last hourly bucket is whole.
-    end = _hour_ceiling(now or timezone.now())
+    now = now or timezone.now()
+    end = _hour_ceiling(now)
 
     period = query.get("period") or DEFAULT_PERIOD
     start: datetime
     if period == CUSTOM:
         first, last = _parse_date(query.get("from")), _parse_date(query.get("to"))
-        latest = end.astimezone(zone).date() + timedelta(days=1)
+        latest = now.astimezone(zone).date() + timedelta(days=1)  # tomorrow
         if first is None or last is None or first > last:
             notices.append("The custom dates were missing or invalid; showing the last 30 days.")
             period = DEFAULT_PERIOD

@@ -121,3 +121,16 @@ def test_moments_are_held_two_days_inside_python_s_range():
     ordinary = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     assert shown_moment(ordinary) is ordinary
     assert shown_moment(date(9999, 12, 31)) == date(9999, 12, 31)  # only datetimes move
+
+
+def test_tomorrow_is_counted_from_now_not_from_the_end_of_the_hour():
+    """At 23:30 the presets end at midnight, but the day after tomorrow is still refused."""
+    from django.http import QueryDict
+
+    from dashboard.filters import filters_from_query
+
+    now = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    late = filters_from_query(QueryDict("period=custom&from=2026-12-01&to=2026-12-05"), now=now)
+    assert late.period == "30d" and late.notices
+    edge = filters_from_query(QueryDict("period=custom&from=2026-12-01&to=2026-12-04"), now=now)
+    assert edge.period == "custom" and not edge.notices
