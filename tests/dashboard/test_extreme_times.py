@@ -123,8 +123,9 @@ def test_moments_are_held_two_days_inside_python_s_range():
     assert shown_moment(date(9999, 12, 31)) == date(9999, 12, 31)  # only datetimes move
 
 
-def test_tomorrow_is_counted_from_now_not_from_the_end_of_the_hour():
+def test_tomorrow_is_counted_from_now_not_from_the_end_of_the_hour(settings):
     """At 23:30 the presets end at midnight, but the day after tomorrow is still refused."""
+    settings.TIME_ZONE = "UTC"
     from django.http import QueryDict
 
     from dashboard.filters import filters_from_query
