@@ -31,6 +31,10 @@ BASES = {"event": Basis.EVENT, "sent": Basis.SENT}
 BASIS_LABELS = {"event": "When the event happened", "sent": "When the message was sent"}
 # The longest custom period: hourly series beyond that would be unreadable and slow.
 MAX_CUSTOM_DAYS = 400
+# Custom dates run from EARLIEST_CUSTOM_DATE to tomorrow (in TIME_ZONE): no message metric is
+# older than the first of these services, and none comes from the future; dates beyond would
+# only reach Python's date limits (year 1 or 9999) in the period arithmetic.
+EARLIEST_CUSTOM_DATE = date(2000, 1, 1)
 MAX_HOURLY_DAYS = 14
 
 
@@ -141,14 +145,22 @@ def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filt
     notices: list[str] = []
     zone = ZoneInfo(settings.TIME_ZONE or "UTC")
     # Presets end at the next full hour, so the last hourly bucket is whole.
-    end = _hour_ceiling(now or timezone.now())
+    now = now or timezone.now()
+    end = _hour_ceiling(now)
 
     period = query.get("period") or DEFAULT_PERIOD
     start: datetime
     if period == CUSTOM:
         first, last = _parse_date(query.get("from")), _parse_date(query.get("to"))
+        latest = now.astimezone(zone).date() + timedelta(days=1)  # tomorrow
         if first is None or last is None or first > last:
             notices.append("The custom dates were missing or invalid; showing the last 30 days.")
+            period = DEFAULT_PERIOD
+        elif first < EARLIEST_CUSTOM_DATE or last > latest:
+            notices.append(
+                f"Custom dates must fall between {EARLIEST_CUSTOM_DATE.isoformat()} and "
+                f"{latest.isoformat()}; showing the last 30 days."
+            )
             period = DEFAULT_PERIOD
         elif (last - first).days >= MAX_CUSTOM_DAYS:
             notices.append(

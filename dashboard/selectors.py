@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection
 
 from dashboard.filters import Filters
+from dashboard.moments import shown_moment
 from dashboard.rates import MetricTotal, Totals
 from metrics_source.forwarding.models import Delivery, Destination
 from metrics_source.models import (
@@ -44,16 +45,21 @@ _SUMS = "sum(events), sum(machine_events), sum(deliveries), sum(human_deliveries
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    """Every row as a tuple; timestamps held where the pages can show them (see moments)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return [tuple(shown_moment(value) for value in row) for row in cursor.fetchall()]
 
 
 def _dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Every row as a dict by column name; timestamps as in ``_rows``."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [
+            {name: shown_moment(value) for name, value in zip(names, row, strict=True)}
+            for row in cursor.fetchall()
+        ]
 
 
 def _where(

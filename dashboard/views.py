@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 
 from dashboard.filters import Filters, filters_from_query
 from dashboard.pages.backlog import stale_backlog
@@ -42,6 +43,7 @@ def dashboard_view(view: View) -> View:
     """Login required, and the page's Content-Security-Policy."""
 
     @login_required
+    @never_cache  # Cache-Control: no-store: pages and CSVs hold personal data
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)

@@ -4,6 +4,7 @@ grouped bars (rates per channel, counts per action)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from typing import Any
 
 import plotly.graph_objects as go
@@ -35,11 +36,12 @@ def channel_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def parent_comparison_figure(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Sent per campaign or message with its open and click rates; a bar opens it.
 
-    Axis labels are short ("Campaign 12"); the hover shows the full label."""
+    Axis labels are short ("Campaign 12"); the hover shows the full label, escaped: it holds
+    the first subject seen, which is event data, and Plotly renders a subset of HTML there."""
     return _sent_and_rates(
         rows,
         names=[row["short"] for row in rows],
-        hover=[row["label"] for row in rows],
+        hover=[escape(row["label"]) for row in rows],
         bar_colours="#6366f1",
         marker_size=11,
         layout_changes={

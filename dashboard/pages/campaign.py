@@ -14,6 +14,7 @@ from dashboard.charts.comparison import grouped_bars_figure
 from dashboard.charts.palette import METRIC_COLOURS
 from dashboard.charts.series import series_figure
 from dashboard.filters import Filters, channel_label, parent_label
+from dashboard.links import http_link
 from dashboard.pages.formatting import number
 from dashboard.pages.funnels import (
     FUNNEL_METRICS,
@@ -200,6 +201,8 @@ def _link_row(link: dict[str, Any]) -> dict[str, Any]:
     clicks, machine = int(link["clicks"]), int(link["machine_clicks"])
     return {
         "link": link["link"],
+        # Rendered as a link only when it is http(s); anything else (javascript:, ...) as text.
+        "href": http_link(link["link"]),
         "clicks": clicks,
         "machine_clicks": machine,
         "human_clicks": clicks - machine,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from dashboard import selectors
 from dashboard.filters import (
     BASIS_LABELS,
+    EARLIEST_CUSTOM_DATE,
     INTERVALS,
     PERIODS,
     Filters,
@@ -36,4 +40,7 @@ def filter_options(filters: Filters) -> dict[str, Any]:
         "sources": sorted(sources.items(), key=lambda item: item[1]),
         "custom_from": filters.params().get("from", ""),
         "custom_to": filters.params().get("to", ""),
+        # The dates a custom period may use (the browser's date picker offers no others).
+        "custom_min": EARLIEST_CUSTOM_DATE.isoformat(),
+        "custom_max": (timezone.localdate() + timedelta(days=1)).isoformat(),
     }

@@ -12,6 +12,7 @@ from typing import Any
 from django.http import HttpResponse
 
 from dashboard.filters import Filters
+from dashboard.pages.csv_cells import spreadsheet_cell
 
 
 @dataclass
@@ -73,11 +74,12 @@ class Page:
 
 
 def csv_response(dataset: Dataset, *, filename: str) -> HttpResponse:
+    """The table as a CSV download; every cell through spreadsheet_cell (no formulas)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(dataset.columns)
+    writer.writerow([spreadsheet_cell(column) for column in dataset.columns])
     for row in dataset.rows:
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow([spreadsheet_cell(value) for value in row])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}-{dataset.name}.csv"'
     return response

@@ -20,7 +20,8 @@
       node.on("plotly_click", function (event) {
         var point = event.points && event.points[0];
         var url = point && point.customdata;
-        if (typeof url === "string" && url.charAt(0) === "/") {
+        // Only a path on this site: "//host" and "/\\host" would leave it.
+        if (typeof url === "string" && /^\/(?![\/\\])/.test(url)) {
           window.location.assign(url);
         }
       });
