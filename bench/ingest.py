@@ -26,6 +26,8 @@ The dashboard's rollup runs beside the server throughout (as the Celery worker w
 competing for the same cores, so the figures include the cost of keeping the summaries
 current; ``--no-rollup`` leaves it out, and the bench reports how long after the last request
 the summaries had caught up.
+
+One file on purpose (over 400 lines): a benchmark is read and run as one script.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ are read at test time, so a test built on them fails when the code drifts from t
 payload builders follow the reference's "Fields under data" tables: each delivery has exactly
 one parent (campaign, API-triggered broadcast, newsletter or transactional message) and the
 fields its channel and metric carry.
+
+One module on purpose (over 400 lines): every test builds its inputs with these builders, so the
+reference's rules are encoded once.
 """
 
 from __future__ import annotations

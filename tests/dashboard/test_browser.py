@@ -5,6 +5,9 @@ saved as a test artifact (test-artifacts/screenshots/dashboard-*.png).
 
 The data is the demo workspace (3,000 events over 30 days) written through the real ingest
 service and rollup, committed (the live server only sees committed rows), in each test.
+
+One module on purpose (over 400 lines): every page checked here shares one browser and one live
+server.
 """
 
 from __future__ import annotations

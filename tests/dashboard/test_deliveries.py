@@ -3,6 +3,9 @@ person's deliveries, against hand-computed expectations.
 
 Events go in through the ingest service and the rollup runs as its task does; times are
 relative to now so the default period (the last 30 days) holds them.
+
+One module on purpose (over 400 lines): the deliveries list and one delivery's page are checked on
+the same fixtures.
 """
 
 from __future__ import annotations

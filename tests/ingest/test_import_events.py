@@ -1,6 +1,10 @@
 """Bulk import: NDJSON of track calls and reporting-webhook payloads, through the same services
 as the API, in chunks, safe to run twice. In-process through call_command, and as a real
-process reading stdin."""
+process reading stdin.
+
+One module on purpose (over 400 lines): every input format and failure of the command shares the
+helpers here.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Expected events are written out by hand from the reference's rules (``messageId`
 ``event_id``, ISO timestamps with milliseconds and a Z, ``userId`` = ``identifiers.id`` else
 ``customer_id``, ``anonymousId`` = the email when there is no id, ``context.traits.email``,
 ``properties`` = the data without ``identifiers`` plus a copy of ``userId``).
+
+One module on purpose (over 400 lines): the expected events sit side by side, one per case of the
+reference, so a missing case shows.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Property-based tests: whatever arrives, the mapping answers with an event or a MappingError,
 valid events are never lost, and the endpoints never answer 5xx.
+
+One module on purpose (over 400 lines): the strategies are shared by every property here.
 """
 
 from __future__ import annotations

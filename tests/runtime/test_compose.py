@@ -5,6 +5,9 @@ Docker cannot run here, so the files are read as Docker would read them (YAML wi
 checked against the project: modules, management and Celery commands, the environment
 variables the settings read. The commands and health checks are then run for real against the
 test PostgreSQL and Redis, with only the addresses changed.
+
+One module on purpose (over 400 lines): the compose file, the Dockerfile and .dockerignore are
+checked against one parsed picture of them.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ directory in which embedded servers are running, as `make run`'s would be.
 - ``http``: the curl example, sent to a live gunicorn, must get the answer the README shows;
 - ``password``: the forgotten-password recipe, which must set the password it is given;
 - ``name``: a word that is no command there (``celery``, a queue name).
+
+One module on purpose (over 400 lines): ``COMMANDS`` must see every README command in one table, or
+a command could go unclassified.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """`manage.py serve` against a throwaway database: gunicorn answers, a Celery worker answers
 through the broker, beat keeps its schedule in the data dir, the admin login it prints works,
 SIGINT stops every process it started, and a child killed with SIGKILL comes back by itself
-while the others keep running and nothing acknowledged is lost."""
+while the others keep running and nothing acknowledged is lost.
+
+One module on purpose (over 400 lines): its tests share the helpers that start `serve` against a
+throwaway database and watch its children.
+"""
 
 from __future__ import annotations
 
