@@ -6,52 +6,27 @@ secret."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from metrics_source.forwarding.delivery import deliver_batch
 from metrics_source.forwarding.destinations import destination_create
 from metrics_source.forwarding.fanout import destination_fanout
 from metrics_source.forwarding.models import Delivery, DeliveryStatus, Destination
 from metrics_source.forwarding.signing import new_secret
+from tests.command_support import manage, run
 from tests.forwarding_support import (
-    ROOT,
     receiver,
     store_events,
     verify_standard_webhook,
-    worker_database_url,
 )
 
 
 @pytest.fixture(autouse=True)
 def _private_networks(settings):
     settings.FORWARDING_ALLOW_PRIVATE_NETWORKS = True
-
-
-def run(*args: str, stdin: str | None = None) -> str:
-    out = io.StringIO()
-    given = {} if stdin is None else {"stdin": io.StringIO(stdin)}
-    call_command(*args, stdout=out, **given)
-    return out.getvalue()
-
-
-def manage(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
-    """manage.py in a process of its own, on the test database."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=os.environ | {"DATABASE_URL": worker_database_url()} | env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def forward_one(destination_id: int):

@@ -5,20 +5,16 @@ must authenticate a real tracking request; no listing may show a secret."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import subprocess
-import sys
 
 import orjson
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 
 from metrics_source.models import Source
+from tests.command_support import manage, run
 from tests.conftest import basic_auth, cio_signature_headers
-from tests.forwarding_support import ROOT, worker_database_url
 
 WEBHOOK_SECRET = "cio-webhook-secret-from-stdin"
 
@@ -51,26 +47,6 @@ def webhook_status(slug: str, secret: str) -> int:
         headers=cio_signature_headers(secret, body),
     )
     return response.status_code
-
-
-def run(*args: str, stdin: str | None = None) -> str:
-    out = io.StringIO()
-    given = {} if stdin is None else {"stdin": io.StringIO(stdin)}
-    call_command(*args, stdout=out, **given)
-    return out.getvalue()
-
-
-def manage(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
-    """manage.py in a process of its own, on the test database."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=os.environ | {"DATABASE_URL": worker_database_url()} | env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def secret_values(source: Source) -> list[str]:
