@@ -7,6 +7,7 @@ delivered; click-to-open = clicked / opened; bounce rate = bounced / sent. Chann
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from metrics_source.ingest.catalog import EVENT_TYPES, Channel
@@ -72,46 +73,64 @@ def _unique(totals: Totals, metric: str) -> int:
     return total.deliveries if total else 0
 
 
-def rates_for(totals_by_channel: dict[str, Totals]) -> dict[str, float | None]:
-    """Every rate over the given channels (None where the denominator is zero).
+def _message_channels(totals_by_channel: dict[str, Totals]) -> dict[str, Totals]:
+    """Subscription changes are not messages: an "Unsubscribed" from a preference centre is
+    not an unsubscribe of a delivered message, so that channel takes no part in rates."""
+    return {c: t for c, t in totals_by_channel.items() if c != Channel.SUBSCRIPTION.value}
 
-    Subscription changes are not messages: an "Unsubscribed" from a preference centre is not
-    an unsubscribe of a delivered message, so that channel takes no part in message rates."""
-    totals_by_channel = {
-        channel: totals
-        for channel, totals in totals_by_channel.items()
-        if channel != Channel.SUBSCRIPTION.value
-    }
-    merged: dict[str, int] = {}
-    for totals in totals_by_channel.values():
-        for metric, total in totals.items():
-            merged[metric] = merged.get(metric, 0) + total.deliveries
-    with_delivered = {c: t for c, t in totals_by_channel.items() if c not in NO_DELIVERED_STEP}
-    denominators = {
-        "sent": merged.get("sent", 0),
-        "delivered": delivered_base(totals_by_channel),
-        "opened": merged.get("opened", 0),
-    }
-    # A rate none of the channels can report (an SMS open rate) is "none", not 0 %.
-    possible = {m for channel in totals_by_channel for m in CHANNEL_METRICS.get(channel, ())}
-    out: dict[str, float | None] = {}
-    for rate in RATES:
-        if rate.numerator not in possible:
-            out[rate.key] = None
-            continue
-        if rate.key == "delivery_rate":
-            # Only channels that report delivery have a delivery rate.
-            sent = sum(_unique(t, "sent") for t in with_delivered.values())
-            delivered = sum(_unique(t, "delivered") for t in with_delivered.values())
-            out[rate.key] = delivered / sent if sent else None
-            continue
-        denominator = denominators[rate.denominator]
-        out[rate.key] = merged.get(rate.numerator, 0) / denominator if denominator else None
-    return out
+
+def rate_channels(rate: Rate, channels: Iterable[str]) -> list[str]:
+    """The channels a rate is counted over: those whose messages can reach its numerator (and
+    its denominator, for click-to-open). An SMS cannot be opened, so an open rate over email
+    and SMS would be diluted by messages that never could be: SMS stays out of its base."""
+    needed = {rate.numerator} | ({rate.denominator} if rate.denominator == "opened" else set())
+    return sorted(
+        (
+            channel
+            for channel in channels
+            if channel != Channel.SUBSCRIPTION.value
+            and all(channel_has(channel, metric) for metric in needed)
+        ),
+        key=channel_order,
+    )
+
+
+def channel_order(channel: str) -> int:
+    """Channels in the catalogue's order (email, push, SMS, ...), unknown ones last."""
+    return _CHANNEL_ORDER.get(channel, len(_CHANNEL_ORDER))
+
+
+_CHANNEL_ORDER = {channel.value: index for index, channel in enumerate(Channel)}
+
+
+def rate_of(rate: Rate, totals_by_channel: dict[str, Totals]) -> float | None:
+    """One rate over the channels that can report it (None where none can, or where the
+    denominator is zero). Both periods of a comparison choose their channels by the same rule,
+    so a rate and its change count the same kind of messages."""
+    base = {c: totals_by_channel[c] for c in rate_channels(rate, totals_by_channel)}
+    if not base:
+        return None
+    numerator = sum(_unique(totals, rate.numerator) for totals in base.values())
+    if rate.denominator == "delivered":
+        denominator = delivered_base(base)
+    else:
+        denominator = sum(_unique(totals, rate.denominator) for totals in base.values())
+    return numerator / denominator if denominator else None
+
+
+def rates_for(totals_by_channel: dict[str, Totals]) -> dict[str, float | None]:
+    """Every rate over the given channels, each over the channels that can report it."""
+    return {rate.key: rate_of(rate, totals_by_channel) for rate in RATES}
 
 
 def human_rate(totals_by_channel: dict[str, Totals], metric: str) -> float | None:
-    """Human opens or clicks (prefetched, proxied and machine ones left out) over delivered."""
-    base = delivered_base(totals_by_channel)
-    human = sum(t[metric].human_deliveries for t in totals_by_channel.values() if metric in t)
-    return human / base if base else None
+    """Human opens or clicks (prefetched, proxied and machine ones left out) over delivered,
+    over the channels where the metric exists."""
+    base = {
+        channel: totals
+        for channel, totals in _message_channels(totals_by_channel).items()
+        if channel_has(channel, metric)
+    }
+    denominator = delivered_base(base)
+    human = sum(t[metric].human_deliveries for t in base.values() if metric in t)
+    return human / denominator if denominator else None

@@ -14,7 +14,7 @@ from dashboard.pages.funnels import funnels_by_channel, funnels_chart, funnels_d
 from dashboard.pages.page import Chart, Dataset, Page, Tile
 from dashboard.pages.series import SERIES_METRICS, series_dataset
 from dashboard.pages.tables import channel_row, rate_cells, sending_rows
-from dashboard.pages.tiles import TILE_RATES, count_tile, human_detail, rate_tile
+from dashboard.pages.tiles import TILE_RATES, count_tile, rate_detail, rate_tile
 from dashboard.pages.totals import raw, unique
 from dashboard.rates import NO_DELIVERED_STEP, RATES, Totals, channel_has, delivered_base, rates_for
 from dashboard.selectors import SeriesPoint
@@ -77,7 +77,7 @@ def _tiles(
             key,
             rates,
             previous_rates,
-            detail=human_detail(key, current) if rates[key] is not None else "",
+            detail=rate_detail(key, current) if rates[key] is not None else "",
         )
         for key in TILE_RATES
     ]

@@ -93,7 +93,8 @@ def test_totals_and_rates_follow_customerio_definitions(activity) -> None:
     assert rates["open_rate"] == pytest.approx(3 / 6)
     assert rates["click_rate"] == pytest.approx(1 / 6)
     assert rates["click_to_open"] == pytest.approx(1 / 3)
-    assert rates["bounce_rate"] == pytest.approx(1 / 7)
+    # In-app messages cannot bounce: 1 bounce over 3 emails and 2 pushes sent.
+    assert rates["bounce_rate"] == pytest.approx(1 / 5)
     assert rates["conversion_rate"] == 0
     assert rates_for({"sms": totals["email"]})["open_rate"] is None  # SMS has no opens
     # Preference-centre unsubscribes are not unsubscribes of delivered messages.
@@ -111,7 +112,9 @@ def test_overview_page_shows_the_figures(client, admin_user, activity) -> None:
     assert tiles["Delivery rate"].value == "80.0%"
     assert tiles["Open rate"].value == "50.0%"
     assert tiles["Open rate"].detail == "human opens 50.0%"  # e1's later open was human
-    assert tiles["Bounce rate"].value == "14.3%"
+    assert tiles["Bounce rate"].value == "20.0%"
+    assert tiles["Bounce rate"].detail == "over Email, Push"  # in-app cannot bounce
+    assert tiles["Delivered"].detail == "over Email, Push"  # in-app reports no delivery
     # The previous 30 days had one email sent and delivered.
     assert tiles["Sent"].change == "+600.0% vs previous" and tiles["Sent"].tone == "good"
     assert tiles["Delivery rate"].change == "-20.0 pts vs previous"
