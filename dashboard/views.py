@@ -1,7 +1,9 @@
 """Dashboard pages: read the filters, build the page from selectors, render or download.
 
-Every page is login-only, sends a Content-Security-Policy that allows no inline script, and
-answers ``?download=<table>`` with that table as CSV.
+Every page is login-only, declares the permission it needs (``dashboard_view(needs=...)``;
+a signed-in account without it gets the "no access" page), sends a Content-Security-Policy
+that allows no inline script, and answers ``?download=<table>`` with that table as CSV for
+accounts that may export. Downloads and person pages go in the audit log.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from dashboard.pages.filter_bar import filter_options
 from dashboard.pages.overview import overview_page
 from dashboard.pages.page import Page, csv_response
 from dashboard.pages.person import person_page
+from metrics_source.access.audit import audit_record
+from metrics_source.access.models import AuditAction
+from metrics_source.access.permissions import EXPORT_CSV, VIEW_DASHBOARD, VIEW_PERSONAL_DATA
 
 # Scripts only from our own static files; Plotly sets element styles, hence 'unsafe-inline'
 # for styles (never for scripts).
@@ -39,18 +44,35 @@ CONTENT_SECURITY_POLICY = (
 View = Callable[..., HttpResponse]
 
 
-def dashboard_view(view: View) -> View:
-    """Login required, and the page's Content-Security-Policy."""
+def no_access(request: HttpRequest, needs: str) -> HttpResponse:
+    """A signed-in account whose roles do not include ``needs``: a page that says so."""
+    context = {"needs": needs, "section": "", "nav_query": ""}
+    return render(request, "dashboard/no_access.html", context, status=403)
 
-    @login_required
-    @never_cache  # Cache-Control: no-store: pages and CSVs hold personal data
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        return response
 
-    return wrapped
+def dashboard_view(*, needs: str) -> Callable[[View], View]:
+    """Login required, the permission ``needs`` (and ``EXPORT_CSV`` for a download), and the
+    page's Content-Security-Policy. The permission is kept on the view as
+    ``required_permission`` for the role matrix test to read."""
+
+    def decorate(view: View) -> View:
+        @login_required
+        @never_cache  # Cache-Control: no-store: pages and CSVs hold personal data
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(needs):
+                response = no_access(request, needs)
+            elif request.GET.get("download") and not request.user.has_perm(EXPORT_CSV):
+                response = no_access(request, EXPORT_CSV)
+            else:
+                response = view(request, *args, **kwargs)
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            return response
+
+        wrapped.required_permission = needs  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorate
 
 
 def render_page(
@@ -66,6 +88,13 @@ def render_page(
     if download := request.GET.get("download"):
         if download not in page.datasets:
             raise Http404("no such table on this page")
+        audit_record(
+            action=AuditAction.CSV_EXPORT,
+            request=request,
+            target_type="page",
+            target_id=request.path,
+            detail={"table": download, "query": request.GET.urlencode()},
+        )
         return csv_response(page.datasets[download], filename=filename)
     page.link_downloads(filters, **extra_query)
     context = {
@@ -81,7 +110,7 @@ def render_page(
     return render(request, template, context)
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_DASHBOARD)
 def overview(request: HttpRequest) -> HttpResponse:
     filters = filters_from_query(request.GET)
     return render_page(
@@ -89,7 +118,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_DASHBOARD)
 def channels(request: HttpRequest) -> HttpResponse:
     filters = filters_from_query(request.GET)
     return render_page(
@@ -97,14 +126,14 @@ def channels(request: HttpRequest) -> HttpResponse:
     )
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_DASHBOARD)
 def channel(request: HttpRequest, channel: str) -> HttpResponse:
     filters = filters_from_query(request.GET)
     page = channel_page(filters, channel)  # Http404 for an unknown channel
     return render_page(request, "dashboard/channel.html", page, filters, filename=channel)
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_DASHBOARD)
 def campaigns(request: HttpRequest) -> HttpResponse:
     filters = filters_from_query(request.GET)
     return render_page(
@@ -112,7 +141,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     )
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_DASHBOARD)
 def campaign(request: HttpRequest, kind: str, parent_id: int) -> HttpResponse:
     filters = filters_from_query(request.GET)
     page = campaign_page(filters, kind, parent_id)  # Http404 for one never seen
@@ -121,7 +150,7 @@ def campaign(request: HttpRequest, kind: str, parent_id: int) -> HttpResponse:
     )
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_PERSONAL_DATA)
 def deliveries(request: HttpRequest) -> HttpResponse:
     filters = filters_from_query(request.GET)
     extra = {key: request.GET[key] for key in ("q", "reached") if request.GET.get(key)}
@@ -136,15 +165,21 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     )
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_PERSONAL_DATA)
 def delivery(request: HttpRequest, delivery_id: str) -> HttpResponse:
     filters = filters_from_query(request.GET)
     page = delivery_page(delivery_id)  # Http404 for an unknown delivery
     return render_page(request, "dashboard/delivery.html", page, filters, filename="delivery")
 
 
-@dashboard_view
+@dashboard_view(needs=VIEW_PERSONAL_DATA)
 def person(request: HttpRequest, person_id: str) -> HttpResponse:
     filters = filters_from_query(request.GET)
     page = person_page(person_id)
+    audit_record(
+        action=AuditAction.PERSON_VIEWED,
+        request=request,
+        target_type="person",
+        target_id=person_id[:255],
+    )
     return render_page(request, "dashboard/person.html", page, filters, filename="person")

@@ -5,7 +5,8 @@ imports the domains' admin modules, which register their models. Each of those b
 metrics_source/runtime/admin_base.py and never on another domain's admin, so no admin module
 imports this one."""
 
+from metrics_source.access import admin as access_admin
 from metrics_source.forwarding import admin as forwarding_admin
 from metrics_source.ingest import admin as ingest_admin
 
-__all__ = ["forwarding_admin", "ingest_admin"]
+__all__ = ["access_admin", "forwarding_admin", "ingest_admin"]

@@ -132,6 +132,7 @@ class Event(models.Model):
 
 
 # Forwarding's models live beside their services; importing them here registers them.
+from metrics_source.access.models import AuditAction, AuditEntry, DashboardAccess  # noqa: E402
 from metrics_source.forwarding.models import (  # noqa: E402
     Delivery,
     DeliveryAttempt,
@@ -150,6 +151,9 @@ from metrics_source.summaries.models import (  # noqa: E402
 
 __all__ = [
     "ActionCount",
+    "AuditAction",
+    "AuditEntry",
+    "DashboardAccess",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryStatus",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "ninja",
+    # Before metrics_source: the built-in roles, set after its migrations, name its permissions.
+    "axes",
     "metrics_source",
     "dashboard",
 ]
@@ -56,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "metrics_source.urls"
@@ -143,6 +148,25 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "admin:login"
+
+# Sign-in: django-axes locks a name from an address out after LOGIN_FAILURE_LIMIT failures in a
+# row, for LOGIN_LOCKOUT_MINUTES; a success resets the count. The backend goes first so a
+# locked-out attempt never reaches the password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# The address lockouts and the audit log count by (one definition for both).
+AXES_CLIENT_IP_CALLABLE = "metrics_source.access.addresses.client_address"
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", default=False)
+# A session ends after this many idle minutes (each request starts the count again).
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 480) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 # One-time secrets (a new write key) travel in a message: keep them server-side, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
@@ -224,5 +248,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes says INFO at every start; failed sign-ins are logged by the access module.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -19,13 +19,20 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from metrics_source.access.audit import audit_each, audit_record
+from metrics_source.access.models import AuditAction
 from metrics_source.ingest.sources import (
     source_rotate_write_key,
     source_save_new,
     sources_set_enabled,
 )
 from metrics_source.models import Event, Source
-from metrics_source.runtime.admin_base import ReadOnlyAdmin, WriteOnlySecretField, copyable
+from metrics_source.runtime.admin_base import (
+    AuditedAdmin,
+    ReadOnlyAdmin,
+    WriteOnlySecretField,
+    copyable,
+)
 
 
 def webhook_url_for(request: HttpRequest, source: Source) -> str:
@@ -98,7 +105,7 @@ def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(AuditedAdmin):
     form = SourceForm
     list_display = ["name", "enabled", "has_secret", "write_key_display", "webhook_url"]
     list_filter = ["enabled"]
@@ -179,17 +186,20 @@ class SourceAdmin(admin.ModelAdmin):
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
             write_key = source_rotate_write_key(source=source)
+            audit_record(action=AuditAction.KEY_ROTATED, request=request, target=source)
             _show_write_key_once(request, source, write_key)
 
     @admin.action(permissions=["change"], description="Enable selected sources")
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
+        audit_each(action=AuditAction.SOURCE_ENABLED, request=request, targets=queryset)
 
     @admin.action(
         permissions=["change"], description="Disable selected sources (their requests get 403)"
     )
     def disable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         sources_set_enabled(source_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
+        audit_each(action=AuditAction.SOURCE_DISABLED, request=request, targets=queryset)
 
 
 class EstimatedCountPaginator(Paginator):

@@ -1,5 +1,6 @@
 """Admin building blocks the domains' admin modules share: a value shown once with a Copy
-button, a secret field that is never rendered back, and the base for read-only records.
+button, a secret field that is never rendered back, the base for read-only records, and the
+base that writes each add, change and delete to the audit log.
 
 They live apart from any one domain so that ingest's and forwarding's admin modules both
 import from here, never from each other."""
@@ -13,6 +14,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+
+from metrics_source.access.audit import audit_record
+from metrics_source.access.models import AuditAction
 
 
 def copyable(text: str, *, wrap_at: str = "") -> SafeString:
@@ -50,3 +54,45 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _changed_fields(message: Any) -> list[str]:
+    """The field names in the admin's change message (a list of {"changed": {...}} parts)."""
+    fields: list[str] = []
+    for part in message if isinstance(message, list) else []:
+        fields.extend(part.get("changed", {}).get("fields", []))
+    return fields
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Adds, changes and deletes made in this admin go in the audit log (beside Django's own
+    history, which anyone with change rights can see but which has no address and no login).
+    ``role_fields`` names the fields whose change is a change of someone's rights."""
+
+    role_fields: tuple[str, ...] = ()
+
+    def _action_for(self, fields: list[str]) -> AuditAction:
+        verbose = {str(self.model._meta.get_field(name).verbose_name) for name in self.role_fields}
+        if verbose & {field.lower() for field in fields}:
+            return AuditAction.ROLE_CHANGED
+        return AuditAction.CHANGED
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        audit_record(action=AuditAction.CREATED, request=request, target=obj)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        fields = _changed_fields(message)
+        if fields:
+            audit_record(
+                action=self._action_for(fields),
+                request=request,
+                target=obj,
+                detail={"fields": fields},
+            )
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        for obj in queryset:
+            audit_record(action=AuditAction.DELETED, request=request, target=obj)
+        return super().log_deletions(request, queryset)

@@ -14,6 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from metrics_source.access.audit import audit_record
+from metrics_source.access.models import AuditAction
 from metrics_source.forwarding.admin.forms import FILTER_FIELDS, DestinationForm, ReplayRangeForm
 from metrics_source.forwarding.admin.replays import replay_progress_html
 from metrics_source.forwarding.destinations import (
@@ -31,8 +33,13 @@ from metrics_source.forwarding.models import (
 from metrics_source.forwarding.probe import destination_send_test
 from metrics_source.forwarding.replay_jobs import replay_job_create, replay_progress
 from metrics_source.forwarding.ssrf import UrlRefused
-from metrics_source.runtime.admin_base import copyable
+from metrics_source.runtime.admin_base import AuditedAdmin, copyable
 from metrics_source.runtime.wakeup import ingest_wakeup
+
+
+def _job_detail(job: dict[str, Any]) -> dict[str, str]:
+    """A replay's scope and range as the audit log keeps them (text, not datetimes)."""
+    return {key: str(value) for key, value in job.items() if value is not None}
 
 
 def _health(request: HttpRequest, destination: Destination) -> Health:
@@ -44,7 +51,7 @@ _SHORT_KIND_LABELS = {"webhook": "Webhook", "segment": "Segment API"}
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(AuditedAdmin):
     form = DestinationForm
     list_display = [
         "name", "kind_label", "enabled", "paused", "delivered_24h", "failed_24h", "success_rate",
@@ -173,6 +180,7 @@ class DestinationAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Send a test event and show the answer")
     def send_test_event(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
+            audit_record(action=AuditAction.TEST_EVENT, request=request, target=destination)
             try:
                 probe = destination_send_test(destination)
             except UrlRefused as error:
@@ -195,12 +203,16 @@ class DestinationAdmin(admin.ModelAdmin):
     def resume(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
             destination_resume(destination.pk)
+            audit_record(
+                action=AuditAction.DESTINATION_RESUMED, request=request, target=destination
+            )
         messages.success(request, f"{queryset.count()} destination(s) resumed.")
 
     @admin.action(permissions=["change"], description="Pause")
     def pause(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
             destination_pause(destination.pk, reason=f"Paused by {request.user}.")
+            audit_record(action=AuditAction.DESTINATION_PAUSED, request=request, target=destination)
         messages.success(request, f"{queryset.count()} destination(s) paused.")
 
     @admin.action(permissions=["change"], description="Replay everything dead (in the background)")
@@ -248,6 +260,13 @@ class DestinationAdmin(admin.ModelAdmin):
                 )
                 for destination in queryset
             ]
+            for replay in jobs:
+                audit_record(
+                    action=AuditAction.REPLAY,
+                    request=request,
+                    target=replay.destination,
+                    detail={"replay_job": replay.pk, **_job_detail(job)},
+                )
             # The sweep starts the tasks; the nudge only saves waiting for its next run.
             transaction.on_commit(ingest_wakeup)
         messages.success(

@@ -11,6 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from metrics_source.access.audit import audit_record
+from metrics_source.access.models import AuditAction
 from metrics_source.forwarding.models import Delivery, DeliveryAttempt
 from metrics_source.forwarding.replay import deliveries_replay
 from metrics_source.models import Event
@@ -101,6 +103,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
             deliveries_replay(destination_id=destination_id, delivery_ids=ids)
             for destination_id, ids in by_destination.items()
         )
+        for destination_id, ids in by_destination.items():
+            audit_record(
+                action=AuditAction.REPLAY,
+                request=request,
+                target_type="metrics_source.destination",
+                target_id=str(destination_id),
+                detail={"deliveries": ids},
+            )
         messages.success(request, f"{count} deliveries are pending again.")
 
     # The admin must have the change permission to run actions; rows stay read-only.
