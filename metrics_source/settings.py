@@ -207,6 +207,15 @@ FORWARDING_CLAIM_MARGIN_SECONDS = env_float("FORWARDING_CLAIM_MARGIN_SECONDS", 3
 # Destinations on loopback, private, link-local or metadata addresses, and plain http://, are
 # refused unless this is on (development and tests send to receivers on 127.0.0.1).
 FORWARDING_ALLOW_PRIVATE_NETWORKS = env_bool("FORWARDING_ALLOW_PRIVATE_NETWORKS", default=False)
+# Ports a destination URL may name (any, where private networks are allowed).
+try:
+    FORWARDING_ALLOWED_PORTS = tuple(
+        int(port) for port in env_list("FORWARDING_ALLOWED_PORTS", ["443"]) if port
+    )
+except ValueError:
+    raise ImproperlyConfigured(
+        "FORWARDING_ALLOWED_PORTS must be comma-separated port numbers, e.g. 443,8443"
+    ) from None
 
 # Dashboard summaries: the rollup runs after each ingest (a wake-up) and every
 # SUMMARIES_REFRESH_SECONDS; one task works at most SUMMARIES_TASK_SECONDS, then hands over.

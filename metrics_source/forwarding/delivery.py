@@ -138,7 +138,7 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
     if not groups:
         return BatchResult(claimed=len(claimed))
     try:
-        check_url(kind.url_to_check(destination))
+        target = check_url(kind.url_to_check(destination))
     except UrlRefused as refused:
         deliveries_release([item[0] for group in groups for item in group])
         destination_pause(destination.pk, reason=f"Paused: the URL is refused: {refused}")
@@ -161,7 +161,7 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
             destination, [item[2] for item in group], [item[3] for item in group]
         )
         started_at = timezone.now()
-        result = post(request, timeout=destination.timeout_seconds)
+        result = post(request, target=target, timeout=destination.timeout_seconds)
         now = timezone.now()
         verdict = classify(result, now=now)
         attempt = _attempt_fields(

@@ -44,11 +44,11 @@ def test_event(message_id: str) -> dict:
 def destination_send_test(destination: Destination) -> ProbeResult:
     """Raises UrlRefused when the URL may not be used."""
     kind = KINDS[destination.kind]
-    check_url(kind.url_to_check(destination))
+    target = check_url(kind.url_to_check(destination))
     message_id = f"test-{uuid.uuid4()}"
     request = kind.request(destination, [orjson.dumps(test_event(message_id))], [message_id])
     started_at = timezone.now()
-    result = post(request, timeout=destination.timeout_seconds)
+    result = post(request, target=target, timeout=destination.timeout_seconds)
     verdict = classify(result, now=timezone.now())
     DeliveryAttempt.objects.create(
         destination=destination,
