@@ -19,6 +19,7 @@ from metrics_source.forwarding.destinations import (
     destination_release,
     destination_renew,
     destination_succeeded,
+    header_problems,
 )
 from metrics_source.forwarding.http import HttpResult, post
 from metrics_source.forwarding.kinds import KINDS, Kind, OutboundRequest
@@ -142,6 +143,15 @@ def deliver_batch(destination: Destination, *, worker: str) -> BatchResult:
     except UrlRefused as refused:
         deliveries_release([item[0] for group in groups for item in group])
         destination_pause(destination.pk, reason=f"Paused: the URL is refused: {refused}")
+        return BatchResult(claimed=len(claimed), stop=True)
+    # A row saved before the header rules (or edited in the database) could make the client
+    # raise mid-request; it pauses with the reason instead, the batch back in the queue.
+    header_problem = header_problems(destination.extra_headers)
+    if header_problem:
+        deliveries_release([item[0] for group in groups for item in group])
+        destination_pause(
+            destination.pk, reason=f"Paused: the extra headers are refused: {header_problem}"
+        )
         return BatchResult(claimed=len(claimed), stop=True)
 
     delivered: list[dict] = []

@@ -4,6 +4,7 @@ pacing, circuit breaker."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -29,8 +30,49 @@ RESERVED_HEADERS = frozenset(
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
+        # Hop-by-hop and framing headers: the client sets them, and a second copy would make
+        # the request read two ways.
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-authorization",
     }
 )
+# RFC 9110 field names (tokens) and values (visible characters, spaces and tabs inside).
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_VISIBLE = r"\x21-\x7e\x80-\xff"
+_HEADER_VALUE = re.compile(rf"^[{_VISIBLE}](?:[\t {_VISIBLE}]*[{_VISIBLE}])?$")
+
+
+def header_problems(headers: object) -> str | None:
+    """Why these extra headers cannot be sent, or None. Checked on save and before each
+    request (a row stored by an older release may hold anything)."""
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        return 'A JSON object of strings, e.g. {"X-Team": "growth"}.'
+    bad_names = sorted(repr(name) for name in headers if not _HEADER_NAME.match(name))
+    if bad_names:
+        return (
+            f"Not a header name: {', '.join(bad_names)} (letters, digits and -, no spaces or "
+            "colons)."
+        )
+    bad_values = sorted(name for name, value in headers.items() if not _HEADER_VALUE.match(value))
+    if bad_values:
+        return (
+            f"The value of {', '.join(bad_values)} is empty, starts or ends with a space, or "
+            "holds a line break or control character."
+        )
+    reserved = sorted(name for name in headers if name.lower() in RESERVED_HEADERS)
+    if reserved:
+        return f"Set by the destination kind: {', '.join(reserved)}."
+    return None
+
+
 TIMEOUT_RANGE = (0.5, 60.0)
 
 
@@ -166,15 +208,9 @@ def destination_problems(destination: Destination) -> dict[str, str]:
     rate = destination.max_requests_per_second
     if rate is not None and rate <= 0:
         problems["max_requests_per_second"] = "More than 0, or blank for no limit."
-    headers = destination.extra_headers
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        problems["extra_headers"] = 'A JSON object of strings, e.g. {"X-Team": "growth"}.'
-    else:
-        reserved = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
-        if reserved:
-            problems["extra_headers"] = f"Set by the destination kind: {', '.join(reserved)}."
+    header_problem = header_problems(destination.extra_headers)
+    if header_problem:
+        problems["extra_headers"] = header_problem
     return problems
 
 

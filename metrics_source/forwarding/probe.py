@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import orjson
 from django.utils import timezone
 
+from metrics_source.forwarding.destinations import header_problems
 from metrics_source.forwarding.http import HttpResult, post
 from metrics_source.forwarding.kinds import KINDS
 from metrics_source.forwarding.models import DeliveryAttempt, Destination
 from metrics_source.forwarding.retry import Verdict, classify
-from metrics_source.forwarding.ssrf import check_url
+from metrics_source.forwarding.ssrf import UrlRefused, check_url
 from metrics_source.ingest.mapping import iso
 
 
@@ -42,9 +43,12 @@ def test_event(message_id: str) -> dict:
 
 
 def destination_send_test(destination: Destination) -> ProbeResult:
-    """Raises UrlRefused when the URL may not be used."""
+    """Raises UrlRefused when the URL (or the extra headers sent to it) may not be used."""
     kind = KINDS[destination.kind]
     target = check_url(kind.url_to_check(destination))
+    header_problem = header_problems(destination.extra_headers)
+    if header_problem:
+        raise UrlRefused(f"the extra headers: {header_problem}")
     message_id = f"test-{uuid.uuid4()}"
     request = kind.request(destination, [orjson.dumps(test_event(message_id))], [message_id])
     started_at = timezone.now()

@@ -59,7 +59,9 @@ class DestinationAdmin(AuditedAdmin):
     ]  # fmt: skip
     list_filter = ["kind", "enabled", "paused"]
     search_fields = ["name", "url"]
-    readonly_fields = ["paused", "pause_reason", "failing_since", "created_at"]
+    readonly_fields = [
+        "paused", "pause_reason", "failing_since", "created_at", "extra_header_names",
+    ]  # fmt: skip
     filter_horizontal = ["sources"]
     # Each action changes state: it needs the change permission (view-only staff see none).
     actions = ["send_test_event", "resume", "pause", "replay_dead", "replay_range"]
@@ -128,6 +130,11 @@ class DestinationAdmin(AuditedAdmin):
         # The choice labels explain the kinds on the form; the list needs a short word.
         return _SHORT_KIND_LABELS.get(destination.kind, destination.kind)
 
+    @admin.display(description="extra headers")
+    def extra_header_names(self, destination: Destination) -> str:
+        names = sorted(destination.extra_headers or {})
+        return ", ".join(names) + " (values hidden)" if names else "—"
+
     @admin.display(description="ledger")
     def ledger(self, destination: Destination) -> str:
         url = reverse("admin:metrics_source_delivery_changelist")
@@ -141,8 +148,12 @@ class DestinationAdmin(AuditedAdmin):
         secrets = ["secret", "previous_secret"]
         if obj is not None and obj.previous_secret:
             secrets.append("clear_previous_secret")
+        # Who may only view sees the header names, never their values.
+        headers = (
+            "extra_headers" if self.has_change_permission(request, obj) else "extra_header_names"
+        )
         fieldsets: list = [
-            (None, {"fields": ["name", "kind", "enabled", "url", *secrets, "extra_headers"]}),
+            (None, {"fields": ["name", "kind", "enabled", "url", *secrets, headers]}),
             (
                 "Which events (empty: all; parent ids: any one matches)",
                 {"fields": FILTER_FIELDS},

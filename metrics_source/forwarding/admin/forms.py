@@ -12,6 +12,9 @@ from metrics_source.forwarding.destinations import destination_problems
 from metrics_source.forwarding.models import Destination
 from metrics_source.runtime.admin_base import WriteOnlySecretField
 
+# Stands for a stored header value on the form: values (often tokens) are never sent back.
+HEADER_VALUE_MASK = "********"
+
 FILTER_FIELDS = [
     "channels", "event_names", "sources", "campaign_ids", "broadcast_ids", "newsletter_ids",
     "transactional_message_ids",
@@ -49,6 +52,17 @@ class DestinationForm(forms.ModelForm):
         ]  # fmt: skip
         labels = {"url": "URL"}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.extra_headers if self.instance.pk else None
+        if isinstance(stored, dict) and stored:
+            self.initial["extra_headers"] = {name: HEADER_VALUE_MASK for name in stored}
+        if "extra_headers" in self.fields:  # not on a view-only page
+            self.fields["extra_headers"].help_text = (
+                'A JSON object, e.g. {"X-Api-Key": "..."}. Stored values show as '
+                f"{HEADER_VALUE_MASK}; leave one so to keep it, or type a new value."
+            )
+
     def _kept(self, name: str) -> str:
         value = self.cleaned_data.get(name) or ""
         return value or (getattr(self.instance, name) if self.instance.pk else "")
@@ -60,7 +74,15 @@ class DestinationForm(forms.ModelForm):
         return self._kept("previous_secret")
 
     def clean_extra_headers(self) -> Any:
-        return self.cleaned_data.get("extra_headers") or {}
+        headers = self.cleaned_data.get("extra_headers") or {}
+        stored = self.instance.extra_headers if self.instance.pk else {}
+        if isinstance(headers, dict) and isinstance(stored, dict):
+            # The mask keeps the stored value of the same name (a new name has none to keep).
+            headers = {
+                name: stored.get(name, value) if value == HEADER_VALUE_MASK else value
+                for name, value in headers.items()
+            }
+        return headers
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
