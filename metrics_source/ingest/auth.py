@@ -157,22 +157,28 @@ _WEBHOOK_SOURCE_FIELDS, _SOURCE_BY_SLUG = _source_query(
 )
 
 
-def source_for_webhook_slug(slug: str) -> Source:
-    """The enabled source that ``/webhooks/customerio/<slug>`` names, with its signing secret;
-    AuthError (401 unknown, 403 disabled or without a secret) otherwise.
+def source_for_webhook_slug(slug: str) -> tuple[Source | None, str]:
+    """The enabled source that ``/webhooks/customerio/<slug>`` names, with its signing
+    secret, and ``""``; or None and why not (for the log only: the sender is told the same
+    for an unknown, a disabled and a secretless source, so slugs cannot be enumerated).
 
     Plain SQL through hot_path_rows, as the write-key lookup: no ORM compile per request, and
     a connection the server ended since the last request is replaced instead of failing it.
     """
     rows = hot_path_rows(_SOURCE_BY_SLUG, [slug]) if _SLUG.fullmatch(slug) else []
     if not rows:
-        raise AuthError(401, "unknown source")
+        return None, "no source has this slug"
     source = Source.from_db(None, _WEBHOOK_SOURCE_FIELDS, rows[0])
     if not source.enabled:
-        raise AuthError(403, "this source is disabled")
+        return None, f"source {source.name!r} is disabled"
     if not source.webhook_signing_secret:
-        raise AuthError(403, "this source has no webhook signing secret; set it in the admin")
-    return source
+        return None, f"source {source.name!r} has no webhook signing secret (set it in the admin)"
+    return source, ""
+
+
+# Checked against when a slug names no usable source, so such a request costs what a wrong
+# signature costs and gets the same answer. Random per process: nothing can match it.
+STAND_IN_SECRET = secrets.token_hex(32)
 
 
 def verify_customerio_signature(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -236,23 +237,50 @@ def test_signature_is_case_insensitive_hex_and_timestamp_signed_as_sent(client, 
     assert response.status_code == 200, response.content
 
 
+NOT_MATCHING = "X-CIO-Signature does not match"
+
+
 @pytest.mark.parametrize("slug", ["no-such-source", "a%00b", "x" * 300, "%C3%A9t%C3%A9"])
 def test_unknown_slug_is_401(client, source, slug):
     headers = cio_signature_headers(source.secret, OFFICIAL_EMAIL_SENT)
     response = deliver(client, f"/webhooks/customerio/{slug}", OFFICIAL_EMAIL_SENT, headers)
-    assert_refused(response, 401, "unknown source")
+    assert_refused(response, 401, NOT_MATCHING)
 
 
-def test_disabled_source_is_403(client, make_source):
+def test_disabled_source_is_401_like_a_wrong_signature(client, make_source):
     disabled = make_source("off", enabled=False)
-    assert_refused(signed(client, disabled, OFFICIAL_EMAIL_SENT), 403, "disabled")
+    assert_refused(signed(client, disabled, OFFICIAL_EMAIL_SENT), 401, NOT_MATCHING)
 
 
-def test_source_without_secret_is_403(client, make_source):
+def test_source_without_secret_is_401_like_a_wrong_signature(client, make_source):
     unsigned = make_source("no-secret", secret="")
     headers = cio_signature_headers("", OFFICIAL_EMAIL_SENT)  # even a "matching" empty key
     response = deliver(client, url(unsigned), OFFICIAL_EMAIL_SENT, headers)
-    assert_refused(response, 403, "signing secret")
+    assert_refused(response, 401, NOT_MATCHING)
+
+
+def test_slugs_cannot_be_told_apart_from_outside(client, source, make_source, caplog):
+    """Unknown, disabled, secretless and wrongly signed: one status, one body; the log says
+    which it was."""
+    disabled = make_source("off", enabled=False)
+    unsigned = make_source("bare", secret="")
+    wrong = cio_signature_headers("not-the-secret", OFFICIAL_EMAIL_SENT)
+    answers = {}
+    with caplog.at_level(logging.WARNING, logger="metrics_source.ingest"):
+        for name, path in {
+            "unknown": "/webhooks/customerio/no-such-source",
+            "disabled": url(disabled),
+            "no secret": url(unsigned),
+            "wrong signature": url(source),
+        }.items():
+            response = deliver(client, path, OFFICIAL_EMAIL_SENT, wrong)
+            answers[name] = (response.status_code, response.content)
+    assert len(set(answers.values())) == 1, answers
+    assert answers["unknown"][0] == 401
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "no source has this slug" in logged and "is disabled" in logged
+    assert "no webhook signing secret" in logged
+    assert "not-the-secret" not in logged
 
 
 # --------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def test_the_write_key_lookup_gives_the_stored_source(source):
 
 def test_the_webhook_lookup_gives_the_stored_source_with_its_secret(source):
     stored = Source.objects.get(pk=source.source.pk)
-    found = source_for_webhook_slug(stored.slug)
+    found, unusable = source_for_webhook_slug(stored.slug)
+    assert unusable == ""
     loaded = (found.pk, found.name, found.enabled, found.webhook_signing_secret)
     assert loaded == (stored.pk, stored.name, True, source.secret) and found.enabled is True
     assert found.get_deferred_fields() == ALL_FIELDS - {

@@ -3,19 +3,26 @@ request."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router
 
-from metrics_source.ingest.auth import source_for_webhook_slug, verify_customerio_signature
+from metrics_source.ingest.auth import (
+    STAND_IN_SECRET,
+    AuthError,
+    source_for_webhook_slug,
+    verify_customerio_signature,
+)
 from metrics_source.ingest.endpoints.responses import json_response
 from metrics_source.ingest.request_body import BodyError, parse_json, read_body, read_raw_body
 from metrics_source.ingest.schemas import ErrorOut, WebhookOut
 from metrics_source.ingest.service import MAX_WEBHOOK_BYTES, events_ingest_webhooks
 
 router = Router(tags=["reporting webhooks"])
+log = logging.getLogger("metrics_source.ingest")
 
 
 @router.post(
@@ -24,7 +31,6 @@ router = Router(tags=["reporting webhooks"])
         200: WebhookOut,
         400: ErrorOut,
         401: ErrorOut,
-        403: ErrorOut,
         413: ErrorOut,
         415: ErrorOut,
         503: ErrorOut,
@@ -32,16 +38,25 @@ router = Router(tags=["reporting webhooks"])
     summary="Receive one Customer.io reporting webhook (signed with X-CIO-Signature)",
 )
 def customerio_webhook(request: HttpRequest, slug: str):
-    source = source_for_webhook_slug(slug)
+    source, unusable = source_for_webhook_slug(slug)
     # The signature first (as Customer.io asks): only the size of what was sent is checked
     # before it, so nothing about an unsigned request is decompressed, parsed or reported.
-    sent_at = verify_customerio_signature(
-        secret=source.webhook_signing_secret,
-        timestamp_header=request.headers.get("X-CIO-Timestamp"),
-        signature_header=request.headers.get("X-CIO-Signature"),
-        body=read_raw_body(request, limit=MAX_WEBHOOK_BYTES),  # the bytes as sent are signed
-        tolerance_seconds=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
-    )
+    # A slug with no usable source is checked against a stand-in secret, so its answer (and
+    # its cost) is a wrong signature's: slugs cannot be told apart from outside.
+    try:
+        sent_at = verify_customerio_signature(
+            secret=source.webhook_signing_secret if source else STAND_IN_SECRET,
+            timestamp_header=request.headers.get("X-CIO-Timestamp"),
+            signature_header=request.headers.get("X-CIO-Signature"),
+            body=read_raw_body(request, limit=MAX_WEBHOOK_BYTES),  # the bytes as sent are signed
+            tolerance_seconds=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
+        )
+    except AuthError:
+        if unusable:
+            log.warning("webhook refused for the slug %r: %s", slug[:64], unusable)
+        raise
+    if source is None:  # the stand-in secret cannot match; refuse all the same
+        raise AuthError(401, "X-CIO-Signature does not match the request body")
     payload = parse_json(read_body(request, limit=MAX_WEBHOOK_BYTES))
     result = events_ingest_webhooks(
         source=source, payloads=[payload], sent_at=datetime.fromtimestamp(sent_at, tz=UTC)
