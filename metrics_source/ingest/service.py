@@ -168,6 +168,10 @@ def _record(result: IngestResult, rows: list[EventRow], stored: dict[str, int]) 
     result.duplicates += len(rows) - len(stored)
 
 
+# Keys of a call that hold a credential rather than event data.
+CREDENTIAL_KEYS = frozenset({"writeKey", "write_key"})
+
+
 def _raw_json(item: Any, *, limit: int | None = None) -> str:
     """The item as JSON text; over ``limit`` bytes of UTF-8 it is rejected (the limit is in
     bytes, as the body's is: an event of 20,000 "é" is 40 KB, not 20)."""
@@ -211,6 +215,10 @@ def events_ingest_calls(
         if isinstance(call_type, str) and call_type in NON_METRIC_CALL_TYPES:
             result.ignored[call_type] += 1
             continue
+        if CREDENTIAL_KEYS.intersection(call):
+            # A call may carry its source's write key (SDKs that authenticate in the body):
+            # it authenticated the request and is never stored, in ``raw`` or anywhere.
+            call = {key: value for key, value in call.items() if key not in CREDENTIAL_KEYS}
         try:
             raw = _raw_json(call, limit=MAX_EVENT_BYTES)
             event_type, row = row_from_call(

@@ -103,6 +103,16 @@ def test_write_key_in_the_body_stores_and_is_not_kept(client, source, path):
     assert source.write_key not in orjson.dumps([row.raw, row.properties, row.context]).decode()
 
 
+def test_a_write_key_inside_each_call_of_a_batch_is_not_kept(client, source):
+    """Some senders repeat the key in every call of a batch; the raw JSON drops it."""
+    calls = [{**track(message_id=f"m-inner-{n}"), "writeKey": source.write_key} for n in (1, 2)]
+    response = post(client, "/v1/batch", {"batch": calls, "writeKey": source.write_key})
+    assert response.status_code == 200, response.content
+    for row in Event.objects.filter(message_id__startswith="m-inner-"):
+        assert "writeKey" not in row.raw
+        assert source.write_key not in orjson.dumps([row.raw, row.properties, row.context]).decode()
+
+
 @pytest.mark.parametrize(
     ("auth", "body_key", "words"),
     [

@@ -172,7 +172,6 @@ def track(request: HttpRequest):
     body = read_json_body(request, limit=MAX_EVENT_BYTES)
     if not isinstance(body, dict):
         raise BodyError(400, "the body must be a JSON object")
-    body.pop("writeKey", None)
     body.setdefault("type", "track")
     result = events_ingest_calls(source=request.auth, calls=[body])  # type: ignore[attr-defined]
     return _ingest_response(request, result)
