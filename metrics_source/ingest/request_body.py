@@ -9,6 +9,7 @@ import zlib
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
@@ -48,16 +49,44 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
+_CHUNK = 64 * 1024
+
+
+def _read_chunked(request: HttpRequest, *, limit: int) -> None:
+    """A body sent with ``Transfer-Encoding: chunked`` has no Content-Length, which Django
+    reads as "empty"; the server (gunicorn) has already decoded the chunks, so the input is
+    read to its end here, at most ``limit`` bytes, and kept where ``request.body`` finds it."""
+    if hasattr(request, "_body"):
+        return
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not chunked or request.META.get("CONTENT_LENGTH"):
+        return
+    stream = request.META["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while part := stream.read(min(_CHUNK, limit + 1 - size)):
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            raise BodyError(413, f"the body is larger than {_kb(limit)}")
+    request._body = b"".join(parts)
+
+
+def _body(request: HttpRequest, *, limit: int) -> bytes:
+    _read_chunked(request, limit=limit)
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
+
+
 def read_raw_body(request: HttpRequest, *, limit: int) -> bytes:
     """The body's bytes as sent (compressed or not), at most ``limit``: what a signature
     covers, read before anything about the content is looked at."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"the body is larger than {_kb(limit)}")
-    try:
-        data = request.body
-    except RequestDataTooBig:
-        raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
+    data = _body(request, limit=limit)
     if len(data) > limit:
         raise BodyError(413, f"the body is larger than {_kb(limit)}")
     return data
@@ -74,11 +103,9 @@ def read_body(request: HttpRequest, *, limit: int) -> bytes:
         raise BodyError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
     if encoding != "gzip":
         return read_raw_body(request, limit=limit)
-    # Compressed, the limit is on what it decompresses to.
-    try:
-        data = request.body
-    except RequestDataTooBig:
-        raise BodyError(413, f"the body is larger than {_kb(limit)}") from None
+    # Compressed, the limit is on what it decompresses to (a chunked one is read up to the
+    # largest body Django accepts at all).
+    data = _body(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE or limit)
     return _gunzip(data, limit)
 
 
