@@ -58,7 +58,7 @@ STANDS_IN_FOR = {
         "api_host_refused for a Host outside ALLOWED_HOSTS; the endpoints answer JSON already"
     ),
     "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: it serves static files, not these",
-    "django.contrib.sessions.middleware.SessionMiddleware": "nothing: no cookie is read",
+    "metrics_source.runtime.middleware.SessionMiddleware": "nothing: no cookie is read",
     "django.middleware.common.CommonMiddleware": (
         "request.get_host() (ALLOWED_HOSTS) and Content-Length, by its process_response"
     ),

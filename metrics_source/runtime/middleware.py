@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 import orjson
+from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponse
 
 from metrics_source.runtime.error_views import (
@@ -56,3 +57,15 @@ class JsonApiErrorsMiddleware:
             logger.warning("database unavailable: %s", type(exception).__name__)
             return database_unavailable(request)
         return None
+
+
+class SessionMiddleware(sessions.SessionMiddleware):
+    """Django's, but nothing is saved or renewed on a 5xx answer. Django skips the save on
+    those too, yet first asks the session for its expiry (sessions are renewed on every
+    request, SESSION_SAVE_EVERY_REQUEST), which loads it from the database: when that
+    database is what failed, the 503 page would turn into a 500 on its way out."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code >= 500:
+            return response
+        return super().process_response(request, response)

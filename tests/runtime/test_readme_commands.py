@@ -458,8 +458,8 @@ def test_readme_command_runs_as_written(clone, command):
 
 def test_the_forgotten_password_recipe_sets_the_password(clone):
     probe = (
-        "from django.contrib.auth import authenticate;"
-        f"print(authenticate(username='admin', password='{NEW_PASSWORD}') is not None)"
+        "from django.contrib.auth.models import User;"
+        f"print(User.objects.get(username='admin').check_password('{NEW_PASSWORD}'))"
     )
     (recipe,) = commands_of("password")
     assert_ran(clone.sh(recipe.text, stdin=f"{NEW_PASSWORD}\n" * 2), recipe.text)
