@@ -1,9 +1,9 @@
 """Dashboard pages: read the filters, build the page from selectors, render or download.
 
 Every page is login-only, declares the permission it needs (``dashboard_view(needs=...)``;
-a signed-in account without it gets the "no access" page), sends a Content-Security-Policy
-that allows no inline script, and answers ``?download=<table>`` with that table as CSV for
-accounts that may export. Downloads and person pages go in the audit log.
+a signed-in account without it gets the "no access" page), and answers ``?download=<table>``
+with that table as CSV for accounts that may export. Downloads and person pages go in the
+audit log. The Content-Security-Policy is the site's (metrics_source/runtime/middleware.py).
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ from metrics_source.access.audit import audit_record
 from metrics_source.access.models import AuditAction
 from metrics_source.access.permissions import EXPORT_CSV, VIEW_DASHBOARD, VIEW_PERSONAL_DATA
 
-# Scripts only from our own static files; Plotly sets element styles, hence 'unsafe-inline'
-# for styles (never for scripts).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
-
 View = Callable[..., HttpResponse]
 
 
@@ -51,9 +43,9 @@ def no_access(request: HttpRequest, needs: str) -> HttpResponse:
 
 
 def dashboard_view(*, needs: str) -> Callable[[View], View]:
-    """Login required, the permission ``needs`` (and ``EXPORT_CSV`` for a download), and the
-    page's Content-Security-Policy. The permission is kept on the view as
-    ``required_permission`` for the role matrix test to read."""
+    """Login required and the permission ``needs`` (and ``EXPORT_CSV`` for a download); the
+    site's Content-Security-Policy comes from its middleware. The permission is kept on the
+    view as ``required_permission`` for the role matrix test to read."""
 
     def decorate(view: View) -> View:
         @login_required
@@ -66,7 +58,6 @@ def dashboard_view(*, needs: str) -> Callable[[View], View]:
                 response = no_access(request, EXPORT_CSV)
             else:
                 response = view(request, *args, **kwargs)
-            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
             return response
 
         wrapped.required_permission = needs  # type: ignore[attr-defined]

@@ -54,6 +54,9 @@ STANDS_IN_FOR = {
         "its response headers, by its process_response; with SECURE_SSL_REDIRECT on, every "
         "request takes the full stack"
     ),
+    "metrics_source.runtime.middleware.ContentSecurityPolicyMiddleware": (
+        "nothing: it sets its header on HTML pages only, and these answer JSON"
+    ),
     "metrics_source.runtime.middleware.JsonApiErrorsMiddleware": (
         "api_host_refused for a Host outside ALLOWED_HOSTS; the endpoints answer JSON already"
     ),

@@ -51,3 +51,28 @@ def test_the_lockout_page(page, live_server, settings):
     assert page.locator("h1").inner_text() == "Too many failed sign-ins"
     page.set_viewport_size({"width": 390, "height": 700})
     screenshot(page, "locked-out-390")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/metrics_source/source/", "/admin/metrics_source/event/", "/api/docs"],
+)
+def test_admin_and_api_docs_run_under_the_policy(logged_in_page, live_server, make_source, path):
+    """No inline script or style the policy would block: any violation is a console error,
+    which fails the test (tests/browser.py)."""
+    make_source("Policy")
+    ingest_sample()
+    page = logged_in_page
+    page.goto(f"{live_server.url}{path}")
+    if path == "/api/docs":
+        page.locator(".swagger-ui .opblock").first.wait_for()
+    else:
+        page.locator("#result_list").wait_for()
+    if path.endswith("/source/"):
+        # The Copy button's script is a static file now: it still works.
+        assert page.locator(".ms-copy-button").count() >= 1
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('.ms-copy')).userSelect")
+            == "all"
+        )
+    assert_clean(page)
