@@ -238,6 +238,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 }
 
 # Ingest.
+# The plausibility window for an event's timestamp: older or further ahead is refused (per
+# event, naming the field; the rest of a batch is stored).
+EVENT_MAX_AGE_DAYS = env_int("EVENT_MAX_AGE_DAYS", 3650)
+EVENT_MAX_FUTURE_SECONDS = env_int("EVENT_MAX_FUTURE_SECONDS", 86400)
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300)
 # Seconds each web process may keep a write key's source in memory: a key rotated or a source
 # disabled elsewhere stops working within this time (at once in the process that saved it).

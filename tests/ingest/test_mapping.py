@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from django.test import override_settings
 
 from metrics_source.ingest.catalog import event_type_by_name
 from metrics_source.ingest.mapping import (
@@ -41,6 +42,15 @@ from tests.payloads import (
     track_call,
     webhook_payload,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _any_plausible_time():
+    """These tests are about mapping, over any representable time: the plausibility window
+    (tests/ingest/test_timestamp_window.py) is opened as wide as the calendar here."""
+    with override_settings(EVENT_MAX_AGE_DAYS=10**7, EVENT_MAX_FUTURE_SECONDS=10**12):
+        yield
+
 
 SENT_AT = datetime(2021, 2, 11, 17, 4, 51, tzinfo=UTC)
 SENT_AT_ISO = "2021-02-11T17:04:51.000Z"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import event as outcome
 from hypothesis import strategies as st
@@ -42,6 +42,15 @@ from tests.payloads import (
     expected_event,
     webhook_payload,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _any_plausible_time():
+    """These tests are about mapping, over any representable time: the plausibility window
+    (tests/ingest/test_timestamp_window.py) is opened as wide as the calendar here."""
+    with override_settings(EVENT_MAX_AGE_DAYS=10**7, EVENT_MAX_FUTURE_SECONDS=10**12):
+        yield
+
 
 RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PURE = settings(max_examples=150, deadline=None)

@@ -20,6 +20,7 @@ from metrics_source.ingest.mapping.rows import (
     MAX_MESSAGE_ID_LENGTH,
     EventRow,
     MappingError,
+    check_plausible,
     checked_identity,
     clean_id,
     event_row,
@@ -151,6 +152,8 @@ def _normalised_call(
         raise MappingError(
             "timestamp, originalTimestamp or sentAt is out of range (years 1 to 9999 in UTC)"
         ) from None
+    # The moment the event is filed under (after the skew correction) must be plausible.
+    check_plausible(timestamp, field="timestamp", now=received_at)
 
     context = parsed.context or {}
     integrations = parsed.integrations

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from metrics_source.ingest import exact_json
 from metrics_source.ingest.catalog import EventType
@@ -36,6 +37,32 @@ _MAX_ID_INT_BITS = 1024
 
 class MappingError(ValueError):
     """The payload cannot become a metric event; the message says why, for the sender."""
+
+
+def check_plausible(moment: datetime, *, field: str, now: datetime | None = None) -> None:
+    """MappingError unless ``moment`` lies within the plausibility window: at most
+    EVENT_MAX_AGE_DAYS before now and EVENT_MAX_FUTURE_SECONDS after it. A message event
+    from 1970 or from next year is a sender's bug, and one stored would sit in every chart's
+    range for good."""
+    current = now or datetime.now(UTC)
+    try:
+        oldest = current - timedelta(days=settings.EVENT_MAX_AGE_DAYS)
+    except OverflowError:  # a window wider than the calendar: no lower bound
+        oldest = datetime.min.replace(tzinfo=UTC)
+    try:
+        latest = current + timedelta(seconds=settings.EVENT_MAX_FUTURE_SECONDS)
+    except OverflowError:  # no upper bound
+        latest = datetime.max.replace(tzinfo=UTC)
+    if moment < oldest:
+        raise MappingError(
+            f"{field} {iso(moment)} is more than {settings.EVENT_MAX_AGE_DAYS} days in the past "
+            "(EVENT_MAX_AGE_DAYS)"
+        )
+    if moment > latest:
+        raise MappingError(
+            f"{field} {iso(moment)} is more than {settings.EVENT_MAX_FUTURE_SECONDS} s in the "
+            "future (EVENT_MAX_FUTURE_SECONDS): check the sender's clock"
+        )
 
 
 def iso(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from metrics_source.ingest.mapping.rows import (
     MAX_ID_LENGTH,
     MAX_MESSAGE_ID_LENGTH,
     MappingError,
+    check_plausible,
     clean_id,
     column_text,
     holds_escaped_nul,
@@ -48,6 +49,7 @@ def track_event_from_webhook(
         happened_at = datetime.fromtimestamp(timestamp, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise MappingError("timestamp is out of range") from None
+    check_plausible(happened_at, field="timestamp")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise MappingError("data is required and must be an object")
