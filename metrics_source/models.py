@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from metrics_source.fields import JSONTextField
+from metrics_source.fields import EncryptedTextField, JSONTextField
 from metrics_source.ingest.catalog import Channel, Metric
 
 
@@ -26,8 +26,7 @@ class Source(models.Model):
     write_key_hint = models.CharField(
         max_length=16, editable=False, help_text="The key's last characters, to recognise it."
     )
-    webhook_signing_secret = models.CharField(
-        max_length=200,
+    webhook_signing_secret = EncryptedTextField(
         blank=True,
         help_text="Customer.io's reporting-webhook signing key. Webhooks are refused until set.",
     )

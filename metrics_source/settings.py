@@ -237,6 +237,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+# Secrets at rest (signing secrets, destination credentials): Fernet keys, newest first
+# (metrics_source/runtime/encryption.py); without them one is derived from SECRET_KEY.
+SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", [])
+
 # Ingest.
 # The plausibility window for an event's timestamp: older or further ahead is refused (per
 # event, naming the field; the rest of a batch is stored).

@@ -11,6 +11,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from metrics_source.fields import EncryptedTextField
+
 
 class DestinationKind(models.TextChoices):
     WEBHOOK = "webhook", "Webhook (Standard Webhooks signed)"
@@ -26,9 +28,9 @@ class Destination(models.Model):
         help_text="Webhook: the endpoint. Segment-compatible: the base URL (…/v1/batch is added).",
     )
     # Write-only in the admin. Webhook: whsec_... signing secret; Segment: the write key.
-    secret = models.CharField(max_length=200, blank=True)
+    secret = EncryptedTextField(blank=True)
     # A second signing secret during rotation: requests carry a signature for each.
-    previous_secret = models.CharField(max_length=200, blank=True)
+    previous_secret = EncryptedTextField(blank=True)
     extra_headers = models.JSONField(default=dict, blank=True)
 
     # Filters: empty means "all". Parent ids are OR-ed: an event matches if any one matches.

@@ -116,6 +116,7 @@ COMMANDS: dict[str, Check] = {
     "make bench-forward": MAKE,
     "make bench-dashboard": MAKE,
     "make lock": MAKE,
+    "make install": MAKE,
     # Configuration
     "celery": Check("name", reason="the default of CELERY_QUEUE, a queue name"),
     "scripts/ensure-chromium": elsewhere(
@@ -166,6 +167,9 @@ COMMANDS: dict[str, Check] = {
     "[--message-id ID ...]": run(
         {**DESTINATION, "ID [--message-id ID ...]": "readme-1 --message-id readme-2"}
     ),
+    ".venv/bin/python manage.py secrets_reencrypt": run(),
+    ".venv/bin/python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'": run(),
     # Dashboard
     ".venv/bin/python manage.py demo_data": help_(),
     ".venv/bin/python manage.py demo_data --events 200000 [--days 90] [--seed N]": run(
@@ -173,6 +177,10 @@ COMMANDS: dict[str, Check] = {
         {"200000": "300", "[--days 90]": "--days 90", "[--seed N]": "--seed 5"},
     ),
     # Deploy
+    "python manage.py check --deploy": elsewhere(
+        "tests/runtime/test_deploy_settings.py",
+        "it runs with the README's production settings there (here they are unset)",
+    ),
     "pg_isready": COMPOSE,
     "redis-cli ping": COMPOSE,
     "celery inspect ping": COMPOSE,
@@ -184,6 +192,7 @@ COMMANDS: dict[str, Check] = {
         "tests/runtime/test_compose.py", "no Docker here; compose.yaml is read and run there"
     ),
     "docker compose exec web python manage.py createsuperuser": Check("docker"),
+    "docker compose exec web python manage.py secrets_reencrypt": Check("docker"),
     # Performance
     ".venv/bin/python bench/ingest.py": run(append=SMALL_BENCH),
     ".venv/bin/python bench/ingest.py --no-rollup": help_(),
