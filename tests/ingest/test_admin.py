@@ -1,5 +1,8 @@
 """The admin, driven like an operator does: through its forms and actions, logged in as a
-superuser. Keys and secrets must be shown once or never, and events must stay read-only."""
+superuser. Keys and secrets must be shown once or never, and events must stay read-only.
+
+One module on purpose (over 400 lines): the source and event pages share their form data and
+helpers, and each secret's whole life (shown once, kept, replaced, cleared) reads in order."""
 
 from __future__ import annotations
 

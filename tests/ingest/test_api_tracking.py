@@ -1,5 +1,8 @@
 """The Segment-compatible tracking API (/v1/track, /v1/batch, ...) through Django's test client,
-against the real PostgreSQL test database."""
+against the real PostgreSQL test database.
+
+One module on purpose (over 400 lines): it is the API's contract, case by case (auth, bodies,
+limits, answers), beside the one set of request helpers every case uses."""
 
 from __future__ import annotations
 
