@@ -70,7 +70,7 @@ def _shut(connection: HTTPConnection) -> None:
 _current = threading.local()
 
 
-class _PinnedHTTPConnection(HTTPConnection):
+class _Pinned:
     """Dials the checked address; everything else about the request uses the host name. The
     request's deadline (if any) watches the connection from its first byte sent."""
 
@@ -81,20 +81,16 @@ class _PinnedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = getattr(_current, "deadline", None)
         if deadline is not None:
-            deadline.watch(self)
-        super().request(*args, **kwargs)
+            deadline.watch(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _PinnedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, checked_address: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._dns_host = checked_address
+class _PinnedHTTPConnection(_Pinned, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline = getattr(_current, "deadline", None)
-        if deadline is not None:
-            deadline.watch(self)
-        super().request(*args, **kwargs)
+
+class _PinnedHTTPSConnection(_Pinned, HTTPSConnection):
+    pass
 
 
 class _PinnedHTTPPool(urllib3.HTTPConnectionPool):
