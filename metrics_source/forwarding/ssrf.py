@@ -37,9 +37,10 @@ _HOSTNAME = re.compile(rf"^(?:{_LABEL}\.)*(?!\d+\.?$){_LABEL}\.?$")
 # IPv4 inside could be anything, so the whole range is refused.
 _TUNNELS = [
     ipaddress.ip_network(network)
-    for network in ("2002::/16", "2001::/32", "64:ff9b::/96", "64:ff9b:1::/48", "::/96")
-]
-_TUNNELS.append(ipaddress.ip_network("::ffff:0:0/96"))
+    for network in (
+        "2002::/16", "2001::/32", "64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0/96",
+    )
+]  # fmt: skip
 _ALWAYS_REFUSED = [
     # Carrier-grade NAT, where some clouds put their metadata service (not "private" to
     # Python, and not global either; named here so the reason is plain).
