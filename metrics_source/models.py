@@ -30,6 +30,16 @@ class Source(models.Model):
         blank=True,
         help_text="Customer.io's reporting-webhook signing key. Webhooks are refused until set.",
     )
+    # Overlapping secrets: after a rotation the previous key (or signing secret) is still
+    # accepted until its time is up, so senders can move over without losing a request. Only
+    # one previous value is kept: a second rotation replaces it.
+    previous_write_key_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    previous_write_key_hint = models.CharField(max_length=16, blank=True, editable=False)
+    previous_write_key_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    previous_webhook_signing_secret = EncryptedTextField(blank=True, editable=False)
+    previous_webhook_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

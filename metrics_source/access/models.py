@@ -26,6 +26,7 @@ class AuditAction(models.TextChoices):
     LOGOUT = "logout", "Signed out"
     ROLE_CHANGED = "role_changed", "Roles or permissions changed"
     KEY_ROTATED = "key_rotated", "Write key rotated"
+    KEY_GRACE_ENDED = "key_grace_ended", "Previous write key ended early"
     SOURCE_ENABLED = "source_enabled", "Source enabled"
     SOURCE_DISABLED = "source_disabled", "Source disabled"
     CREATED = "created", "Created"

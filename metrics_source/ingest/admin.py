@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.utils import unquote
 from django.core.paginator import Paginator
 from django.db import connection
@@ -21,7 +22,11 @@ from django.utils.safestring import SafeString
 
 from metrics_source.access.audit import audit_each, audit_record
 from metrics_source.access.models import AuditAction
+from metrics_source.ingest.auth import previous_key_until, previous_secret_until
 from metrics_source.ingest.sources import (
+    DEFAULT_GRACE,
+    source_end_write_key_grace,
+    source_replace_webhook_secret,
     source_rotate_write_key,
     source_save_new,
     sources_set_enabled,
@@ -40,6 +45,48 @@ def webhook_url_for(request: HttpRequest, source: Source) -> str:
     return request.build_absolute_uri(path)
 
 
+# How long a replaced write key or signing secret keeps working: hours -> label.
+GRACE_CHOICES = [
+    (0, "no grace: the old one stops now"),
+    (1, "1 hour"),
+    (24, "24 hours"),
+    (72, "3 days"),
+    (168, "7 days"),
+    (720, "30 days"),
+]
+DEFAULT_GRACE_HOURS = int(DEFAULT_GRACE.total_seconds() // 3600)
+
+
+class GraceChoiceField(forms.TypedChoiceField):
+    """How long a replaced key or secret stays valid: part of a change, never one by itself
+    (the history must not say a source changed when only this select was sent)."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return False
+
+
+def _grace_field(label: str) -> GraceChoiceField:
+    return GraceChoiceField(
+        choices=GRACE_CHOICES,
+        coerce=int,
+        initial=DEFAULT_GRACE_HOURS,
+        # Not sent (a script posting the action): the default grace.
+        required=False,
+        empty_value=None,
+        label=label,
+    )
+
+
+def _until(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
+class SourceActionForm(ActionForm):
+    """The action bar's extra choice: how long the rotated-out key keeps working."""
+
+    grace_hours = _grace_field("Old key valid for (rotation)")
+
+
 class SourceForm(forms.ModelForm):
     webhook_signing_secret = WriteOnlySecretField(
         required=False,
@@ -54,7 +101,14 @@ class SourceForm(forms.ModelForm):
     clear_webhook_signing_secret = forms.BooleanField(
         required=False,
         label="Remove the signing secret",
-        help_text="Webhooks for this source are then refused until a new secret is set.",
+        help_text="Webhooks for this source are then refused until a new secret is set "
+        "(a previous secret still in its grace period goes too).",
+    )
+    webhook_secret_grace_hours = _grace_field("Keep accepting the replaced secret for")
+    end_webhook_secret_grace = forms.BooleanField(
+        required=False,
+        label="Stop accepting the previous secret now",
+        help_text="Once Customer.io signs with the new secret.",
     )
 
     class Meta:
@@ -65,8 +119,11 @@ class SourceForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The stored secret, before the form puts the typed one on the instance: replacing
+        # it keeps this one valid for the chosen grace period.
+        self.stored_secret = self.instance.webhook_signing_secret if self.instance.pk else ""
         # Say whether a secret is set without rendering anything of it.
-        is_set = bool(self.instance.pk and self.instance.webhook_signing_secret)
+        is_set = bool(self.stored_secret)
         secret = self.fields["webhook_signing_secret"]
         secret.widget.attrs["placeholder"] = (
             "set (type a new one to replace it)" if is_set else "not set"
@@ -91,6 +148,22 @@ class SourceForm(forms.ModelForm):
             cleaned["webhook_signing_secret"] = ""
         return cleaned
 
+    def apply_secret_change(self, source: Source) -> None:
+        """Put the secret change on ``source``: a replaced secret stays valid for the chosen
+        grace period, a removed one goes with its predecessor, and a grace period ends early
+        when asked."""
+        new_secret = source.webhook_signing_secret
+        if new_secret != self.stored_secret:
+            source.webhook_signing_secret = self.stored_secret
+            hours = self.cleaned_data.get("webhook_secret_grace_hours")
+            hours = DEFAULT_GRACE_HOURS if hours is None else hours
+            source_replace_webhook_secret(
+                source=source, new_secret=new_secret, grace=timedelta(hours=hours)
+            )
+        elif self.cleaned_data.get("end_webhook_secret_grace"):
+            source.previous_webhook_signing_secret = ""
+            source.previous_webhook_secret_expires_at = None
+
 
 def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -> None:
     messages.warning(
@@ -111,14 +184,26 @@ class SourceAdmin(AuditedAdmin):
     list_filter = ["enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["write_key_display", "created_at", "updated_at"]
+    readonly_fields = [
+        "write_key_display",
+        "previous_write_key_display",
+        "previous_secret_display",
+        "created_at",
+        "updated_at",
+    ]
+    action_form = SourceActionForm
     # Each action changes state: it needs the change permission (view-only staff see none).
-    actions = ["rotate_write_key", "enable", "disable"]
+    actions = ["rotate_write_key", "end_write_key_grace", "enable", "disable"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> Any:
         secret_fields = ["webhook_signing_secret"]
         if obj is not None and obj.webhook_signing_secret:
-            secret_fields.append("clear_webhook_signing_secret")
+            secret_fields += ["webhook_secret_grace_hours", "clear_webhook_signing_secret"]
+        if obj is not None and previous_secret_until(obj):
+            secret_fields += ["previous_secret_display", "end_webhook_secret_grace"]
+        key_fields = ["write_key_display"]
+        if obj is not None and previous_key_until(obj):
+            key_fields.append("previous_write_key_display")
         if obj is None:
             return [(None, {"fields": ["name", "slug", "enabled", *secret_fields]})]
         return [
@@ -126,9 +211,10 @@ class SourceAdmin(AuditedAdmin):
             (
                 "Write key",
                 {
-                    "fields": ["write_key_display"],
-                    "description": "To replace the key, select the source in the list and "
-                    "run the “Rotate write key” action.",
+                    "fields": key_fields,
+                    "description": "To replace the key, select the source in the list, "
+                    "choose how long the old key stays valid, and run the “Rotate write key” "
+                    "action.",
                 },
             ),
             ("Reporting webhook", {"fields": secret_fields}),
@@ -164,6 +250,21 @@ class SourceAdmin(AuditedAdmin):
     def write_key_display(self, source: Source) -> str:
         return f"msk_…{source.write_key_hint}" if source.write_key_hint else "—"
 
+    @admin.display(description="previous write key")
+    def previous_write_key_display(self, source: Source) -> str:
+        until = previous_key_until(source)
+        if until is None:
+            return "—"
+        return (
+            f"msk_…{source.previous_write_key_hint}, still accepted until {_until(until)} "
+            "(end it early with the “End the previous key's grace period” action)"
+        )
+
+    @admin.display(description="previous signing secret")
+    def previous_secret_display(self, source: Source) -> str:
+        until = previous_secret_until(source)
+        return "—" if until is None else f"still accepted until {_until(until)}"
+
     @admin.display(description="webhook URL")
     def webhook_url(self, source: Source) -> str:
         # Replaced per request by get_list_display; kept so the admin checks see the column.
@@ -175,19 +276,57 @@ class SourceAdmin(AuditedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
         if change:
+            form.apply_secret_change(obj)
             super().save_model(request, obj, form, change)
         else:
             _show_write_key_once(request, obj, source_save_new(source=obj))
 
     @admin.action(
         permissions=["change"],
-        description="Rotate write key (the old key stops working within seconds)",
+        description="Rotate write key (the old key stays valid for the chosen time)",
     )
     def rotate_write_key(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        # The admin validated the action bar (a choice not offered runs no action); only its
+        # value is read here.
+        hours = SourceActionForm.base_fields["grace_hours"].clean(
+            request.POST.get("grace_hours", "")
+        )
+        hours = DEFAULT_GRACE_HOURS if hours is None else hours
         for source in queryset:
-            write_key = source_rotate_write_key(source=source)
-            audit_record(action=AuditAction.KEY_ROTATED, request=request, target=source)
+            write_key = source_rotate_write_key(source=source, grace=timedelta(hours=hours))
+            until = previous_key_until(source)
+            audit_record(
+                action=AuditAction.KEY_ROTATED,
+                request=request,
+                target=source,
+                detail={
+                    "grace_hours": hours,
+                    "previous_key_valid_until": until.isoformat() if until else None,
+                },
+            )
             _show_write_key_once(request, source, write_key)
+            if until is not None:
+                self.message_user(
+                    request,
+                    f"The old key of {source.name} (msk_…{source.previous_write_key_hint}) "
+                    f"stays valid until {_until(until)}.",
+                    messages.INFO,
+                )
+
+    @admin.action(
+        permissions=["change"],
+        description="End the previous key's grace period (the old key stops working now)",
+    )
+    def end_write_key_grace(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        ended = [source for source in queryset if source_end_write_key_grace(source=source)]
+        audit_each(action=AuditAction.KEY_GRACE_ENDED, request=request, targets=ended)
+        self.message_user(
+            request,
+            f"The previous write key stopped working for {len(ended)} source(s)."
+            if ended
+            else "None of the selected sources had a previous key still valid.",
+            messages.SUCCESS if ended else messages.WARNING,
+        )
 
     @admin.action(permissions=["change"], description="Enable selected sources")
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:

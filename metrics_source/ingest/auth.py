@@ -13,12 +13,14 @@ import hmac
 import re
 import secrets
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from metrics_source.models import Source
 from metrics_source.runtime.db import hot_path_rows
@@ -60,29 +62,33 @@ def write_key_from_authorization(header: str) -> str | None:
     return None
 
 
-def _source_query(fields: set[str], *, where: str) -> tuple[list[str], str]:
+def _source_query(fields: set[str], *, where: tuple[str, ...]) -> tuple[list[str], str]:
     """(field names, SELECT of their columns) for ``Source.from_db``, which reads the values
     in the model's field order: both come from the model, so a field added or moved there
-    cannot shift a value into the wrong attribute."""
+    cannot shift a value into the wrong attribute. The row matches when any of the ``where``
+    fields equals its parameter (one parameter per field)."""
     # name -> (attname, column), in the model's order (every concrete field has a column).
     concrete = {
         field.name: (field.attname, field.column)
         for field in Source._meta.concrete_fields
         if field.column
     }
-    unknown = (fields | {where}) - concrete.keys()
+    unknown = (fields | set(where)) - concrete.keys()
     if unknown:
         raise ValueError(f"Source has no concrete fields {sorted(unknown)}")
     chosen = [names for name, names in concrete.items() if name in fields]
     columns = ", ".join(column for _attname, column in chosen)
-    key = concrete[where][1]
-    sql = f"SELECT {columns} FROM {Source._meta.db_table} WHERE {key} = %s"  # noqa: S608
+    matches = " OR ".join(f"{concrete[name][1]} = %s" for name in where)
+    sql = f"SELECT {columns} FROM {Source._meta.db_table} WHERE {matches}"  # noqa: S608
     return [attname for attname, _column in chosen], sql
 
 
 # What a tracking request needs of its source; the other fields load lazily if asked for.
+# A key matches as the current one or as the previous one, whose grace period is checked on
+# every request (a cached row must not stretch it).
 _SOURCE_FIELDS, _SOURCE_BY_KEY_HASH = _source_query(
-    {"id", "name", "enabled"}, where="write_key_hash"
+    {"id", "name", "enabled", "write_key_hash", "previous_write_key_expires_at"},
+    where=("write_key_hash", "previous_write_key_hash"),
 )
 
 # Per-process cache of write-key digest -> (monotonic expiry, the source's row). Every tracking
@@ -116,7 +122,7 @@ def _source_row_by_key_hash(key_hash: str) -> tuple[Any, ...] | None:
     if cached is not None and cached[0] > now:
         return cached[1]
     # Plain SQL: it skips the ORM's per-query compile cost.
-    rows = hot_path_rows(_SOURCE_BY_KEY_HASH, [key_hash])
+    rows = hot_path_rows(_SOURCE_BY_KEY_HASH, [key_hash, key_hash])
     row = rows[0] if rows else None
     if row is None:
         _SOURCE_CACHE.pop(key_hash, None)
@@ -141,20 +147,62 @@ def source_for_write_key(write_key: str | None) -> Source:
     """
     if not write_key:
         raise AuthError(401, "missing write key: use HTTP Basic auth with the write key as user")
-    source = _source_by_key_hash(hash_write_key(write_key))
-    if source is None:
+    key_hash = hash_write_key(write_key)
+    source = _source_by_key_hash(key_hash)
+    if source is None or not _key_is_current_or_in_grace(source, key_hash):
+        # A previous key past its grace period is as unknown as any other.
         raise AuthError(401, "unknown write key")
     if not source.enabled:
         raise AuthError(403, "this source is disabled")
     return source
 
 
+def _key_is_current_or_in_grace(source: Source, key_hash: str) -> bool:
+    """The row matched the current or the previous digest: which, and is the previous one
+    still in its grace period? (The row's previous digest is not loaded: a match that is not
+    the current digest can only be the previous one.)"""
+    if hmac.compare_digest(source.write_key_hash, key_hash):
+        return True
+    until = source.previous_write_key_expires_at
+    return until is not None and until > timezone.now()
+
+
 # What a SlugField accepts; anything else (a NUL byte, a very long path) names no source and
 # must not reach the database, which would refuse it with an error instead of "not found".
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 _WEBHOOK_SOURCE_FIELDS, _SOURCE_BY_SLUG = _source_query(
-    {"id", "name", "webhook_signing_secret", "enabled"}, where="slug"
+    {
+        "id",
+        "name",
+        "webhook_signing_secret",
+        "previous_webhook_signing_secret",
+        "previous_webhook_secret_expires_at",
+        "enabled",
+    },
+    where=("slug",),
 )
+
+
+def previous_key_until(source: Source) -> datetime | None:
+    """Until when the source's previous write key is still accepted; None when it is not."""
+    until = source.previous_write_key_expires_at
+    return until if source.previous_write_key_hash and until and until > timezone.now() else None
+
+
+def previous_secret_until(source: Source) -> datetime | None:
+    """Until when the previous signing secret still verifies webhooks; None when it does not."""
+    until = source.previous_webhook_secret_expires_at
+    if source.previous_webhook_signing_secret and until and until > timezone.now():
+        return until
+    return None
+
+
+def webhook_secrets(source: Source) -> list[str]:
+    """The signing secrets a webhook for this source may be signed with: the current one, and
+    the previous one while its grace period lasts (Customer.io's key is being rotated)."""
+    if previous_secret_until(source) is None:
+        return [source.webhook_signing_secret]
+    return [source.webhook_signing_secret, source.previous_webhook_signing_secret]
 
 
 def source_for_webhook_slug(slug: str) -> tuple[Source | None, str]:
@@ -183,14 +231,16 @@ STAND_IN_SECRET = secrets.token_hex(32)
 
 def verify_customerio_signature(
     *,
-    secret: str,
+    signing_secrets: list[str],
     timestamp_header: str | None,
     signature_header: str | None,
     body: bytes,
     tolerance_seconds: int,
     now: float | None = None,
 ) -> int:
-    """Check ``X-CIO-Signature`` = hex HMAC-SHA256(secret, ``v0:<timestamp>:<body>``).
+    """Check ``X-CIO-Signature`` = hex HMAC-SHA256(secret, ``v0:<timestamp>:<body>``) for
+    one of ``signing_secrets`` (two while a signing key is rotated; each is checked, so the time
+    taken does not tell which one matched).
 
     Returns the request's timestamp (unix seconds); raises AuthError(401) with the reason.
     """
@@ -209,9 +259,14 @@ def verify_customerio_signature(
         )
     # The timestamp exactly as sent is what the sender signed.
     signed = b"v0:" + timestamp.encode() + b":" + body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     signature = signature_header.strip().lower()
     # compare_digest refuses non-ASCII text; such a header cannot be a hex digest anyway.
-    if not signature.isascii() or not hmac.compare_digest(expected, signature):
+    if not signature.isascii():
+        raise AuthError(401, "X-CIO-Signature does not match the request body")
+    matched = False
+    for secret in signing_secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        matched |= hmac.compare_digest(expected, signature)
+    if not matched:
         raise AuthError(401, "X-CIO-Signature does not match the request body")
     return sent_at

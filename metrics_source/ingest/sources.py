@@ -1,13 +1,23 @@
-"""Services for sources: create one, rotate its write key, enable or disable them (the admin
-and the source_* commands both call these). The key is returned once and only its digest is
+"""Services for sources: create one, rotate its write key or signing secret (the previous one
+stays valid for a grace period that can be ended early), enable or disable them (the admin
+and the source_* commands both call these). A key is returned once and only its digest is
 stored."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from metrics_source.ingest.auth import generate_write_key, hash_write_key, write_key_cache_clear
+from metrics_source.ingest.auth import (
+    generate_write_key,
+    hash_write_key,
+    previous_key_until,
+    previous_secret_until,
+    write_key_cache_clear,
+)
 from metrics_source.models import Source
 
 
@@ -51,12 +61,89 @@ def source_find(slug_or_id: str) -> Source | None:
     return source
 
 
-def source_rotate_write_key(*, source: Source) -> str:
-    """Replace the write key; returns the new key. The old one stops working at once in this
-    process and within SOURCE_CACHE_SECONDS in the other web processes."""
+# How long a rotated-out key or secret stays valid unless the operator chooses otherwise:
+# a day is enough to redeploy every sender; the longest grace is a month, so a forgotten
+# old key cannot stay valid for good.
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=30)
+
+
+def _grace_until(grace: timedelta) -> datetime | None:
+    """When a previous key given ``grace`` stops working; None for no grace at all."""
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        raise ValueError(f"a grace period is between 0 and {MAX_GRACE.days} days")
+    return timezone.now() + grace if grace else None
+
+
+def source_rotate_write_key(*, source: Source, grace: timedelta = DEFAULT_GRACE) -> str:
+    """Replace the write key; returns the new key. The old one keeps working for ``grace``
+    (replacing any earlier previous key); with no grace it stops at once in this process and
+    within SOURCE_CACHE_SECONDS in the other web processes."""
+    until = _grace_until(grace)
+    old_hash, old_hint = source.write_key_hash, source.write_key_hint
     write_key = _assign_write_key(source)
-    source.save(update_fields=["write_key_hash", "write_key_hint", "updated_at"])
+    source.previous_write_key_hash = old_hash if until else None
+    source.previous_write_key_hint = old_hint if until else ""
+    source.previous_write_key_expires_at = until
+    source.save(
+        update_fields=[
+            "write_key_hash",
+            "write_key_hint",
+            "previous_write_key_hash",
+            "previous_write_key_hint",
+            "previous_write_key_expires_at",
+            "updated_at",
+        ]
+    )
     return write_key
+
+
+def source_end_write_key_grace(*, source: Source) -> bool:
+    """The previous write key stops working now; False when there was none in grace."""
+    was_in_grace = previous_key_until(source) is not None
+    source.previous_write_key_hash = None
+    source.previous_write_key_hint = ""
+    source.previous_write_key_expires_at = None
+    source.save(
+        update_fields=[
+            "previous_write_key_hash",
+            "previous_write_key_hint",
+            "previous_write_key_expires_at",
+            "updated_at",
+        ]
+    )
+    return was_in_grace
+
+
+def source_replace_webhook_secret(
+    *, source: Source, new_secret: str, grace: timedelta = DEFAULT_GRACE
+) -> None:
+    """Set a new signing secret on ``source`` (not saved: the admin form saves it with the
+    rest). The one it replaces keeps verifying webhooks for ``grace``, while Customer.io's
+    key is rotated; an empty ``new_secret`` removes both (webhooks are then refused)."""
+    old_secret = source.webhook_signing_secret
+    if new_secret == old_secret:
+        return  # the same secret typed again changes nothing, not even the grace period
+    until = _grace_until(grace) if new_secret else None
+    keep_old = bool(until and old_secret)
+    source.previous_webhook_signing_secret = old_secret if keep_old else ""
+    source.previous_webhook_secret_expires_at = until if keep_old else None
+    source.webhook_signing_secret = new_secret
+
+
+def source_end_webhook_secret_grace(*, source: Source) -> bool:
+    """The previous signing secret stops verifying now; False when there was none in grace."""
+    was_in_grace = previous_secret_until(source) is not None
+    source.previous_webhook_signing_secret = ""
+    source.previous_webhook_secret_expires_at = None
+    source.save(
+        update_fields=[
+            "previous_webhook_signing_secret",
+            "previous_webhook_secret_expires_at",
+            "updated_at",
+        ]
+    )
+    return was_in_grace
 
 
 def sources_set_enabled(*, source_ids: list[int], enabled: bool) -> int:

@@ -57,6 +57,7 @@ ADMIN_MODELS = {
 # (admin model, action) -> least role that may run it.
 ADMIN_ACTIONS = {
     ("metrics_source.source", "rotate_write_key"): ADMIN,
+    ("metrics_source.source", "end_write_key_grace"): ADMIN,
     ("metrics_source.source", "enable"): ADMIN,
     ("metrics_source.source", "disable"): ADMIN,
     ("metrics_source.source", "delete_selected"): ADMIN,

@@ -165,9 +165,13 @@ def test_blank_secret_keeps_it_new_one_replaces_it_clear_removes_it(admin_client
     source.refresh_from_db()
     assert source.webhook_signing_secret == "first-secret"
 
-    # A new secret replaces it: the webhook endpoint now wants the new one.
+    # A new secret with no grace replaces it: the webhook endpoint now wants the new one.
     response = admin_client.post(
-        url, change_form_data(source, webhook_signing_secret="second-secret"), follow=True
+        url,
+        change_form_data(
+            source, webhook_signing_secret="second-secret", webhook_secret_grace_hours="0"
+        ),
+        follow=True,
     )
     assert "second-secret" not in response.content.decode()
     source.refresh_from_db()
@@ -194,7 +198,12 @@ def test_rotate_action_shows_the_new_key_once_and_the_old_one_stops_working(
 
     response = admin_client.post(
         SOURCES,
-        {"action": "rotate_write_key", "_selected_action": [created.source.pk], "index": "0"},
+        {
+            "action": "rotate_write_key",
+            "_selected_action": [created.source.pk],
+            "index": "0",
+            "grace_hours": "0",
+        },
         follow=True,
     )
 
@@ -439,9 +448,10 @@ def test_staff_with_the_change_permission_can_rotate_a_key(make_source):
     created = make_source("Rotatable")
     client = staff_client("view_source", "change_source")
     response = client.post(
-        SOURCES, {"action": "rotate_write_key", "_selected_action": [created.source.pk]},
+        SOURCES,
+        {"action": "rotate_write_key", "_selected_action": [created.source.pk], "grace_hours": "0"},
         follow=True,
-    )  # fmt: skip
+    )
     (new_key,) = WRITE_KEY.findall(response.content.decode())
     assert track_status(created.write_key, "rotatable-1") == 401
     assert track_status(new_key, "rotatable-2") == 200

@@ -155,7 +155,7 @@ def test_nothing_sent_without_a_header_is_401_not_a_malformed_body(source, path,
 
 
 def test_rotated_away_key_is_401_and_the_new_one_works(client, source):
-    new_key = source_rotate_write_key(source=source.source)
+    new_key = source_rotate_write_key(source=source.source, grace=timedelta(0))
     old = post(client, "/v1/track", track(message_id="m-old"), auth=basic_auth(source.write_key))
     assert_error(old, 401, "unknown write key")
     assert not Event.objects.exists()

@@ -5,6 +5,7 @@ delete in this process shows at once."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -91,7 +92,7 @@ def test_a_source_disabled_in_this_process_is_refused_at_once(client, source):
 @override_settings(SOURCE_CACHE_SECONDS=3600)
 def test_a_key_rotated_in_this_process_is_refused_at_once(client, source):
     assert _track(client, source.write_key, "m-1") == 200
-    new_key = source_rotate_write_key(source=source.source)
+    new_key = source_rotate_write_key(source=source.source, grace=timedelta(0))
     assert _track(client, source.write_key, "m-2") == 401
     assert _track(client, new_key, "m-3") == 200
 

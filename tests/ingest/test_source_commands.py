@@ -108,18 +108,20 @@ def test_source_list_shows_no_secret(make_source):
 
 
 @pytest.mark.django_db
-def test_source_rotate_key_prints_a_new_key_and_the_old_one_stops_working(make_source):
+def test_source_rotate_key_prints_a_new_key_and_the_old_one_stops_without_grace(make_source):
     created = make_source("Rotated")
     assert track_status(created.write_key, "rotate-1") == 200
-    document = json.loads(run("source_rotate_key", "rotated", "--json"))
+    document = json.loads(run("source_rotate_key", "rotated", "--grace-hours", "0", "--json"))
     new_key = document["write_key"]
     assert new_key != created.write_key and document["write_key_hint"] == new_key[-4:]
+    assert document["previous_write_key_valid_until"] is None
     assert track_status(created.write_key, "rotate-2") == 401
     assert track_status(new_key, "rotate-3") == 200
-    # By id too.
+    # By id too, with the default grace: the key it replaced keeps working.
     text = run("source_rotate_key", str(created.source.pk))
     newest = text.splitlines()[0].rpartition(": ")[2]
-    assert track_status(new_key, "rotate-4") == 401
+    assert "stays valid until" in text and f"source_end_grace {created.source.slug}" in text
+    assert track_status(new_key, "rotate-4") == 200
     assert track_status(newest, "rotate-5") == 200
 
 

@@ -146,6 +146,7 @@ COMMANDS: dict[str, Check] = {
     ),
     ".venv/bin/python manage.py source_list": run(),
     ".venv/bin/python manage.py source_rotate_key workspace-a --json": run(),
+    ".venv/bin/python manage.py source_end_grace workspace-a": run(),
     ".venv/bin/python manage.py destination_create crm --kind webhook "
     "--url https://crm.example/hooks/metrics --channel email --channel push "
     "--batch-size 100": run(LOOPBACK | {"crm ": "readme-crm ", "crm.example": "127.0.0.1:9"}),

@@ -15,6 +15,7 @@ from metrics_source.ingest.auth import (
     AuthError,
     source_for_webhook_slug,
     verify_customerio_signature,
+    webhook_secrets,
 )
 from metrics_source.ingest.endpoints.responses import json_response
 from metrics_source.ingest.request_body import BodyError, parse_json, read_body, read_raw_body
@@ -45,7 +46,7 @@ def customerio_webhook(request: HttpRequest, slug: str):
     # its cost) is a wrong signature's: slugs cannot be told apart from outside.
     try:
         sent_at = verify_customerio_signature(
-            secret=source.webhook_signing_secret if source else STAND_IN_SECRET,
+            signing_secrets=webhook_secrets(source) if source else [STAND_IN_SECRET],
             timestamp_header=request.headers.get("X-CIO-Timestamp"),
             signature_header=request.headers.get("X-CIO-Signature"),
             body=read_raw_body(request, limit=MAX_WEBHOOK_BYTES),  # the bytes as sent are signed

@@ -13,7 +13,7 @@ from metrics_source.models import Source
 from metrics_source.runtime.encryption import reencrypt
 
 SECRET_FIELDS: list[tuple[type[Source] | type[Destination], tuple[str, ...]]] = [
-    (Source, ("webhook_signing_secret",)),
+    (Source, ("webhook_signing_secret", "previous_webhook_signing_secret")),
     (Destination, ("secret", "previous_secret")),
 ]
 
