@@ -44,6 +44,9 @@ USER app
 
 EXPOSE 8000
 
-# gunicorn reads the number of workers from WEB_CONCURRENCY. The heartbeat files go to
-# /dev/shm because a container's overlay filesystem can stall them.
-CMD ["gunicorn", "metrics_source.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]
+# The web service: the buffering front on port 8000 and gunicorn behind it on a private Unix
+# socket, restarted by serve if either dies (serve is PID 1 and receives `docker stop`'s
+# SIGTERM). WEB_CONCURRENCY sets gunicorn's workers. gunicorn's heartbeat files go to /dev/shm
+# because a container's overlay filesystem can stall them.
+ENV GUNICORN_CMD_ARGS="--worker-tmp-dir /dev/shm --access-logfile -"
+CMD ["python", "manage.py", "serve", "--web-only", "--bind", "0.0.0.0:8000"]

@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 EMBEDDED := $(PY) -m metrics_source.runtime.embedded --
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-table-copy bench-forward bench-dashboard lint typecheck lock
+.PHONY: help install run test bench bench-table-copy bench-forward bench-dashboard bench-slow-clients lint typecheck lock
 
 help:
 	@echo "make install    create $(VENV) and install the locked dependencies"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-table-copy  what the events table and each index cost to COPY into"
 	@echo "make bench-forward  forwarding throughput beside the receiver's ceiling"
 	@echo "make bench-dashboard  page times at 5 million events beside a raw GROUP BY"
+	@echo "make bench-slow-clients  the web front against a bare gunicorn: ingest and /healthz under slow clients"
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make typecheck  mypy"
 	@echo "make lock       regenerate requirements.lock (everything) and requirements-runtime.lock (the image's) from pyproject.toml"
@@ -66,6 +67,11 @@ bench-forward: install
 # Page times with millions of demo events beside a GROUP BY over raw events (BENCH_ARGS=...).
 bench-dashboard: install
 	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/dashboard.py $(BENCH_ARGS)
+
+# The web front and a bare gunicorn in one run: ingest throughput and CPU per event, and
+# /healthz answer times with 20 slow clients.
+bench-slow-clients: install
+	METRICS_SOURCE_DATA_DIR=$(DATA_DIR) $(EMBEDDED) $(PY) bench/slow_clients.py $(BENCH_ARGS)
 
 lint: typecheck
 	$(VENV)/bin/ruff check .

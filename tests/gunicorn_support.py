@@ -1,5 +1,6 @@
-"""Real processes of the project for tests: any command with its output in a log, and a
-gunicorn serving the project as in production (its own process, its own database sessions)."""
+"""Real processes of the project for tests: any command with its output in a log, a bare
+gunicorn, and the web service as production runs it (the buffering front before gunicorn),
+each in its own processes with their own database sessions."""
 
 from __future__ import annotations
 
@@ -52,15 +53,36 @@ def gunicorn(env: dict[str, str], log_path: Path, *options: str) -> Iterator[str
     ]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     with running(command, env, log_path, stop_within=10) as process:
-        # The socket listens at once but the worker may still be importing Django: wait for
-        # a first answer (whatever its status), within a bound.
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                requests.get(f"{base}/healthz", timeout=10)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+        # The socket listens at once but the worker may still be importing Django.
+        wait_for_answer(base, process, log_path)
+        yield base
+
+
+def wait_for_answer(base: str, process: subprocess.Popen, log_path: Path) -> None:
+    """Until the project answers ``/healthz`` (whatever its status), within a bound; the
+    front's own 503 while gunicorn is still starting is no answer yet."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            response = requests.get(f"{base}/healthz", timeout=10)
+            if "could not answer" not in response.text:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.1)
+
+
+@contextmanager
+def web_front(env: dict[str, str], log_path: Path, *, workers: int = 1) -> Iterator[str]:
+    """The web service as `make run` and the container run it (``serve --web-only``: the
+    buffering front on a free loopback port, gunicorn with ``workers`` sync workers behind it
+    on a private Unix socket); yields the front's base URL once gunicorn answers through it."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--web-only"]
+    served_env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+    base = f"http://127.0.0.1:{port}"
+    with running(command, served_env, log_path, stop_within=40) as process:
+        wait_for_answer(base, process, log_path)
         yield base

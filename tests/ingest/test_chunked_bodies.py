@@ -19,7 +19,7 @@ from metrics_source.ingest.request_body import BodyError, read_raw_body
 from metrics_source.models import Event
 from tests.conftest import basic_auth, cio_signature_headers
 from tests.forwarding_support import worker_database_url
-from tests.gunicorn_support import gunicorn
+from tests.gunicorn_support import gunicorn, web_front
 from tests.payloads import track_call
 
 WEBHOOK = orjson.dumps(
@@ -40,10 +40,13 @@ WEBHOOK = orjson.dumps(
 )
 
 
-@pytest.fixture
-def server(transactional_db, tmp_path) -> Iterator[str]:
+@pytest.fixture(params=["gunicorn", "web front"])
+def server(request, transactional_db, tmp_path) -> Iterator[str]:
+    """A bare gunicorn (it reads the chunks itself) and the web front before it (the front
+    reads them and passes the body on whole), as `make run` serves."""
     env = {**os.environ, "DATABASE_URL": worker_database_url(), "DEBUG": "false"}
-    with gunicorn(env, tmp_path / "gunicorn.log") as base:
+    serve = gunicorn if request.param == "gunicorn" else web_front
+    with serve(env, tmp_path / "server.log") as base:
         yield base
 
 

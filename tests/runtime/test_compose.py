@@ -356,10 +356,17 @@ def test_restart_policies(services):
     assert services["migrate"]["restart"] == "no"
 
 
-def test_web_command_names_a_real_wsgi_application(services):
+def test_web_command_runs_the_front_and_gunicorn_on_a_real_wsgi_application(services):
     argv = effective_command(services["web"])
-    assert argv[0] == "gunicorn"
-    assert_wsgi_target(argv[1])  # gunicorn's APP_MODULE argument
+    assert argv[:4] == ["python", "manage.py", "serve", "--web-only"]
+    assert argv[2] in get_commands()
+    from metrics_source.management.commands.serve import Command
+
+    commands = dict(Command()._web_commands("0.0.0.0:8000", Path("/tmp/x.sock")))
+    assert commands["web front"][1:3] == ["-m", "metrics_source.runtime.front"]
+    gunicorn_argv = commands["gunicorn"]
+    assert gunicorn_argv[1:3] == ["-m", "gunicorn"]
+    assert_wsgi_target(gunicorn_argv[3])  # gunicorn's APP_MODULE argument
 
 
 def test_celery_commands_name_the_real_app_and_real_subcommands(services):
@@ -518,10 +525,9 @@ def test_runs_as_a_non_root_user():
     assert any("useradd" in arguments and user in arguments for arguments in dockerfile_args("RUN"))
 
 
-def test_cmd_runs_gunicorn_on_a_real_wsgi_application_with_signals_delivered():
-    cmd = image_cmd()  # exec form (JSON): gunicorn is PID 1 and receives `docker stop`'s SIGTERM
-    assert cmd[:2] == ["gunicorn", "metrics_source.wsgi:application"]
-    assert_wsgi_target(cmd[1])
+def test_cmd_runs_the_web_service_with_signals_delivered():
+    cmd = image_cmd()  # exec form (JSON): serve is PID 1 and receives `docker stop`'s SIGTERM
+    assert cmd[:4] == ["python", "manage.py", "serve", "--web-only"]
     assert option(cmd, "--bind", "-b") == "0.0.0.0:8000"
     assert "--workers" not in cmd and "-w" not in cmd, "workers come from WEB_CONCURRENCY"
 

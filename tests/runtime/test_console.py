@@ -67,7 +67,8 @@ def test_serve_at_info_prints_no_routine_line_but_start_up_and_failures(
             assert routine not in output, output[-3000:]
         for start_up in (
             "metrics-source is starting",
-            "Listening at: http://127.0.0.1:",
+            "Web front listening at: http://127.0.0.1:",
+            "Listening at: unix:",  # gunicorn, behind the front
             "beat: Starting...",
             "celery@",
             "metrics-source stopped.",

@@ -115,6 +115,7 @@ COMMANDS: dict[str, Check] = {
     "make bench-table-copy": MAKE,
     "make bench-forward": MAKE,
     "make bench-dashboard": MAKE,
+    "make bench-slow-clients": MAKE,
     "make lock": MAKE,
     "make install": MAKE,
     # Configuration

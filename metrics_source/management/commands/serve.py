@@ -1,18 +1,27 @@
-"""Run the whole system: migrate, make sure an admin login exists, then run gunicorn, a Celery
-worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM stops them all. A child that
-dies is restarted after a backoff, the others untouched (metrics_source.runtime.supervisor).
+"""Run the whole system: migrate, make sure an admin login exists, then run the web front,
+gunicorn, a Celery worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM stops them
+all. A child that dies is restarted after a backoff, the others untouched
+(metrics_source.runtime.supervisor). ``--web-only`` runs the front and gunicorn alone (the
+container's web service: compose runs migrations, the worker and beat as services of their
+own).
+
+The front (metrics_source.runtime.front) listens on BIND and buffers each request whole
+before gunicorn, which listens on a Unix socket in a directory only this user can enter.
 
 Environment: BIND (default 127.0.0.1:8000), WEB_CONCURRENCY (gunicorn workers),
-CELERY_WORKER_CONCURRENCY (default 2); GUNICORN_CMD_ARGS passes further options to gunicorn.
+CELERY_WORKER_CONCURRENCY (default 2), WEB_FRONT_CONNECTIONS (default 1000: clients the front
+holds at once); GUNICORN_CMD_ARGS passes further options to gunicorn.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -85,16 +94,45 @@ def static_files_stale() -> bool:
 
 
 class Command(BaseCommand):
-    help = "Migrate, ensure an admin login, run gunicorn + Celery worker + Celery beat."
+    help = (
+        "Migrate, ensure an admin login, run the web front + gunicorn + Celery worker + "
+        "Celery beat."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--skip-migrate", action="store_true", help="Do not run migrations first."
         )
+        parser.add_argument(
+            "--bind", help="HOST:PORT to serve on (default: BIND, else 127.0.0.1:8000)."
+        )
+        parser.add_argument(
+            "--web-only",
+            action="store_true",
+            help="Run only the web front and gunicorn: no migrations, admin, worker or beat.",
+        )
 
-    def handle(self, *args, skip_migrate: bool = False, **options) -> None:
-        bind = env_str("BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
+    def handle(
+        self,
+        *args,
+        skip_migrate: bool = False,
+        web_only: bool = False,
+        bind: str | None = None,
+        **options,
+    ):
+        bind = bind or env_str("BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
         url = base_url(bind)
+        if not web_only:
+            self._prepare(url, skip_migrate=skip_migrate)
+        # gunicorn's socket, in a directory of this run that only this user can enter: what
+        # arrives on it came through the front (see metrics_source.access.addresses).
+        private = Path(tempfile.mkdtemp(prefix="metrics-source-web-"))
+        try:
+            self._run(bind, url, private / "gunicorn.sock", web_only=web_only)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def _prepare(self, url: str, *, skip_migrate: bool) -> None:
         try:
             if not skip_migrate:
                 call_command("migrate", interactive=False, verbosity=0)
@@ -108,15 +146,17 @@ class Command(BaseCommand):
         finally:
             connections.close_all()  # the children open their own
 
+    def _run(self, bind: str, url: str, socket_path: Path, *, web_only: bool) -> None:
         self._stop_signal: int | None = None
         self._stop_requested_at = 0.0
         self._kill_now = False
         for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signo, self._on_signal)
 
-        supervisor = Supervisor(
-            [Child(name, argv) for name, argv in self._commands(bind)], spawn=self._spawn
-        )
+        commands = self._web_commands(bind, socket_path)
+        if not web_only:
+            commands += self._celery_commands()
+        supervisor = Supervisor([Child(name, argv) for name, argv in commands], spawn=self._spawn)
         try:
             supervisor.start_all()
             self.stdout.write(
@@ -150,20 +190,35 @@ class Command(BaseCommand):
                 "(or `python manage.py demo_data`), or send real events (README: Sending events)."
             )
 
-    def _commands(self, bind: str) -> list[tuple[str, list[str]]]:
+    def _web_commands(self, bind: str, socket_path: Path) -> list[tuple[str, list[str]]]:
         python = sys.executable
-        schedule = ensure_data_dir(data_dir()) / "celerybeat-schedule"
+        workers = env_int("WEB_CONCURRENCY", default_web_workers())
         return [
+            # Signalled first on a stop: it takes no new request while gunicorn finishes.
+            (
+                "web front",
+                [python, "-m", "metrics_source.runtime.front",
+                 "--listen", bind,
+                 "--backend", str(socket_path),
+                 # Threads only wait on gunicorn: two per worker keep each one fed.
+                 "--threads", str(max(4, 2 * workers)),
+                 "--connection-limit", str(env_int("WEB_FRONT_CONNECTIONS", 1000))],
+            ),
             (
                 "gunicorn",
                 [python, "-m", "gunicorn", "metrics_source.wsgi:application",
-                 "--bind", bind,
-                 "--workers", str(env_int("WEB_CONCURRENCY", default_web_workers())),
+                 "--bind", f"unix:{socket_path}",
+                 "--workers", str(workers),
                  "--worker-class", "sync",
                  "--graceful-timeout", str(GRACEFUL_TIMEOUT),
                  # Its control socket sits at one path per user: two servers would share it.
                  "--no-control-socket"],
             ),
+        ]  # fmt: skip
+
+    def _celery_commands(self) -> list[tuple[str, list[str]]]:
+        python = sys.executable
+        return [
             (
                 "celery worker",
                 [python, "-m", "celery", "-A", "metrics_source", "worker",
@@ -173,7 +228,8 @@ class Command(BaseCommand):
             (
                 "celery beat",
                 [python, "-m", "celery", "-A", "metrics_source", "beat",
-                 "--loglevel", settings.LOG_LEVEL, "--schedule", str(schedule),
+                 "--loglevel", settings.LOG_LEVEL,
+                 "--schedule", str(ensure_data_dir(data_dir()) / "celerybeat-schedule"),
                  "--scheduler", "metrics_source.runtime.beat:HeartbeatScheduler"],
             ),
         ]  # fmt: skip
