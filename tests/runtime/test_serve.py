@@ -253,7 +253,7 @@ def test_serve_runs_web_worker_and_beat_and_stops_on_sigint(tmp_path, throwaway_
         end_all(serve, children or (descendants(serve) if serve else []))
 
 
-CHILDREN = ("celery worker", "celery beat", "gunicorn")
+CHILDREN = ("celery worker", "celery beat", "gunicorn", "web front")
 
 
 def child_process(serve: subprocess.Popen, name: str) -> psutil.Process | None:
@@ -263,8 +263,10 @@ def child_process(serve: subprocess.Popen, name: str) -> psutil.Process | None:
             argv = process.cmdline()
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if (name == "gunicorn" and "gunicorn" in argv) or (
-                "celery" in argv and name.removeprefix("celery ") in argv
+            if (
+                (name == "gunicorn" and "gunicorn" in argv)
+                or (name == "web front" and "metrics_source.runtime.front" in argv)
+                or ("celery" in argv and name.removeprefix("celery ") in argv)
             ):
                 return process
     return None
@@ -295,12 +297,14 @@ class Traffic:
                     self.url, json=call, headers={"Authorization": self.auth}, timeout=10
                 )
             except requests.RequestException:
-                self.refused += 1  # gunicorn restarting: the sender retries, nothing was taken
+                self.refused += 1  # the web restarting: the sender retries, nothing was taken
                 session = requests.Session()
                 time.sleep(0.1)
                 continue
             if response.status_code == 200:
                 self.acknowledged.append((time.monotonic(), message_id))
+            else:
+                self.refused += 1  # the front's 503 while gunicorn restarts: retried as well
             time.sleep(0.05)
 
     def first_acknowledged_after(self, moment: float) -> str | None:
@@ -350,7 +354,7 @@ def kill_and_recover(
     )  # fmt: skip
     restarted_in = time.monotonic() - killed_at
 
-    if name == "gunicorn":
+    if name in {"gunicorn", "web front"}:
         wait_until(lambda: healthy(base), 60, "no 200 after restart", serve, log)
     elif name == "celery beat":
         wait_until(
@@ -442,7 +446,7 @@ def test_serve_restarts_each_child_that_dies_and_loses_nothing(
             with capsys.disabled():
                 print(
                     f"{len(acknowledged)} events acknowledged, all stored and forwarded; "
-                    f"{traffic.refused} requests refused while gunicorn restarted"
+                    f"{traffic.refused} requests refused while the web server restarted"
                 )
 
             children = descendants(serve)
