@@ -165,6 +165,9 @@ AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 # The address lockouts and the audit log count by (one definition for both).
 AXES_CLIENT_IP_CALLABLE = "metrics_source.access.addresses.client_address"
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", default=False)
+# Set by `manage.py serve` for its web front and gunicorn (never by hand): requests carrying
+# it came through the front, whose peer header is then believed (metrics_source.access).
+WEB_FRONT_TOKEN = env_str("METRICS_SOURCE_FRONT_TOKEN", "")
 # A session ends after this many idle minutes (each request starts the count again).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 480) * 60
 SESSION_SAVE_EVERY_REQUEST = True

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
 
-from metrics_source.runtime.front import PEER_META
+from metrics_source.runtime.front import PEER_META, TOKEN_META
 
 
 def client_address(request: HttpRequest) -> str | None:
     """The peer's address; behind the TLS proxy (``BEHIND_TLS_PROXY``), the address that proxy
     appended last to X-Forwarded-For, the one hop a client cannot write for itself.
 
-    A request from gunicorn's Unix socket (no peer address) came through the web front, the
-    only thing that can open that socket, which names its own peer in a header it never lets
-    a client set (metrics_source.runtime.front)."""
+    A request from a Unix socket (no peer address) that carries this run's front token came
+    through the web front, which names its own peer in a header it never lets a client set
+    (metrics_source.runtime.front); any other has no known address."""
     address = request.META.get("REMOTE_ADDR", "")
-    if not address:
-        address = request.META.get(PEER_META, "")
+    token = settings.WEB_FRONT_TOKEN
+    if not address and token:
+        sent = request.META.get(TOKEN_META, "")
+        if hmac.compare_digest(sent.encode(), token.encode()):
+            address = request.META.get(PEER_META, "")
     if getattr(settings, "BEHIND_TLS_PROXY", False):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:

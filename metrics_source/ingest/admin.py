@@ -25,6 +25,7 @@ from metrics_source.access.models import AuditAction
 from metrics_source.ingest.auth import previous_key_until, previous_secret_until
 from metrics_source.ingest.sources import (
     DEFAULT_GRACE,
+    GraceInProgress,
     source_end_write_key_grace,
     source_replace_webhook_secret,
     source_rotate_write_key,
@@ -146,23 +147,38 @@ class SourceForm(forms.ModelForm):
                     "Either enter a new secret or remove the current one, not both.",
                 )
             cleaned["webhook_signing_secret"] = ""
+        replacing = cleaned.get("webhook_signing_secret", "") not in ("", self.stored_secret)
+        in_grace = self.instance.pk and previous_secret_until(self.instance)
+        if (
+            replacing
+            and in_grace
+            and self._grace_hours(cleaned)
+            and not cleaned.get("end_webhook_secret_grace")
+        ):
+            # Replacing it again would silently drop the secret Customer.io may still use.
+            self.add_error(
+                "webhook_secret_grace_hours",
+                "The previous secret is still accepted: tick “Stop accepting the previous "
+                "secret now” as well, or choose no grace.",
+            )
         return cleaned
 
+    @staticmethod
+    def _grace_hours(cleaned: dict[str, Any]) -> int:
+        hours = cleaned.get("webhook_secret_grace_hours")
+        return DEFAULT_GRACE_HOURS if hours is None else hours
+
     def apply_secret_change(self, source: Source) -> None:
-        """Put the secret change on ``source``: a replaced secret stays valid for the chosen
-        grace period, a removed one goes with its predecessor, and a grace period ends early
-        when asked."""
+        """Put the secret change on ``source``: a grace period ends early when asked, a
+        replaced secret stays valid for the chosen grace period, and a removed one goes with
+        its predecessor."""
         new_secret = source.webhook_signing_secret
-        if new_secret != self.stored_secret:
-            source.webhook_signing_secret = self.stored_secret
-            hours = self.cleaned_data.get("webhook_secret_grace_hours")
-            hours = DEFAULT_GRACE_HOURS if hours is None else hours
-            source_replace_webhook_secret(
-                source=source, new_secret=new_secret, grace=timedelta(hours=hours)
-            )
-        elif self.cleaned_data.get("end_webhook_secret_grace"):
+        source.webhook_signing_secret = self.stored_secret
+        if self.cleaned_data.get("end_webhook_secret_grace"):
             source.previous_webhook_signing_secret = ""
             source.previous_webhook_secret_expires_at = None
+        grace = timedelta(hours=self._grace_hours(self.cleaned_data))
+        source_replace_webhook_secret(source=source, new_secret=new_secret, grace=grace)
 
 
 def _show_write_key_once(request: HttpRequest, source: Source, write_key: str) -> None:
@@ -293,7 +309,11 @@ class SourceAdmin(AuditedAdmin):
         )
         hours = DEFAULT_GRACE_HOURS if hours is None else hours
         for source in queryset:
-            write_key = source_rotate_write_key(source=source, grace=timedelta(hours=hours))
+            try:
+                write_key = source_rotate_write_key(source=source, grace=timedelta(hours=hours))
+            except GraceInProgress as refused:
+                self.message_user(request, f"Not rotated: {refused}.", messages.ERROR)
+                continue
             until = previous_key_until(source)
             audit_record(
                 action=AuditAction.KEY_ROTATED,

@@ -75,32 +75,52 @@ def _grace_until(grace: timedelta) -> datetime | None:
     return timezone.now() + grace if grace else None
 
 
+class GraceInProgress(ValueError):
+    """A rotation with grace while the previous key (or secret) is still in its own: it
+    would silently end the one most senders may still use. End that grace first, or rotate
+    with no grace (every old key stops now: the way out of a leak)."""
+
+
 def source_rotate_write_key(*, source: Source, grace: timedelta = DEFAULT_GRACE) -> str:
-    """Replace the write key; returns the new key. The old one keeps working for ``grace``
-    (replacing any earlier previous key); with no grace it stops at once in this process and
-    within SOURCE_CACHE_SECONDS in the other web processes."""
+    """Replace the write key; returns the new key. The old one keeps working for ``grace``;
+    with no grace it (and any previous key still in grace) stops at once in this process and
+    within SOURCE_CACHE_SECONDS in the other web processes. GraceInProgress when a previous
+    key is still valid and ``grace`` is not zero."""
     until = _grace_until(grace)
-    old_hash, old_hint = source.write_key_hash, source.write_key_hint
-    write_key = _assign_write_key(source)
-    source.previous_write_key_hash = old_hash if until else None
-    source.previous_write_key_hint = old_hint if until else ""
-    source.previous_write_key_expires_at = until
-    source.save(
-        update_fields=[
-            "write_key_hash",
-            "write_key_hint",
-            "previous_write_key_hash",
-            "previous_write_key_hint",
-            "previous_write_key_expires_at",
-            "updated_at",
-        ]
-    )
+    with transaction.atomic():
+        # Locked and read afresh: two rotations at once would otherwise both replace the
+        # key this instance holds, and one of the keys handed out would never work.
+        current = Source.objects.select_for_update().get(pk=source.pk)
+        in_grace = previous_key_until(current)
+        if until and in_grace:
+            raise GraceInProgress(
+                f"{current.name}'s previous key (msk_…{current.previous_write_key_hint}) is "
+                f"still valid until {in_grace.isoformat(timespec='minutes')}: end that grace "
+                "period first, or rotate with no grace to stop every old key now"
+            )
+        old_hash, old_hint = current.write_key_hash, current.write_key_hint
+        write_key = _assign_write_key(source)
+        source.previous_write_key_hash = old_hash if until else None
+        source.previous_write_key_hint = old_hint if until else ""
+        source.previous_write_key_expires_at = until
+        source.save(
+            update_fields=[
+                "write_key_hash",
+                "write_key_hint",
+                "previous_write_key_hash",
+                "previous_write_key_hint",
+                "previous_write_key_expires_at",
+                "updated_at",
+            ]
+        )
     return write_key
 
 
 def source_end_write_key_grace(*, source: Source) -> bool:
-    """The previous write key stops working now; False when there was none in grace."""
-    was_in_grace = previous_key_until(source) is not None
+    """The previous write key stops working now; False (and nothing saved) when there was
+    none in grace."""
+    if previous_key_until(source) is None:
+        return False
     source.previous_write_key_hash = None
     source.previous_write_key_hint = ""
     source.previous_write_key_expires_at = None
@@ -112,7 +132,7 @@ def source_end_write_key_grace(*, source: Source) -> bool:
             "updated_at",
         ]
     )
-    return was_in_grace
+    return True
 
 
 def source_replace_webhook_secret(
@@ -125,6 +145,13 @@ def source_replace_webhook_secret(
     if new_secret == old_secret:
         return  # the same secret typed again changes nothing, not even the grace period
     until = _grace_until(grace) if new_secret else None
+    in_grace = previous_secret_until(source)
+    if until and in_grace:
+        raise GraceInProgress(
+            "the previous signing secret is still accepted until "
+            f"{in_grace.isoformat(timespec='minutes')}: stop accepting it first, or replace "
+            "this one with no grace"
+        )
     keep_old = bool(until and old_secret)
     source.previous_webhook_signing_secret = old_secret if keep_old else ""
     source.previous_webhook_secret_expires_at = until if keep_old else None
@@ -132,8 +159,10 @@ def source_replace_webhook_secret(
 
 
 def source_end_webhook_secret_grace(*, source: Source) -> bool:
-    """The previous signing secret stops verifying now; False when there was none in grace."""
-    was_in_grace = previous_secret_until(source) is not None
+    """The previous signing secret stops verifying now; False (and nothing saved) when there
+    was none in grace."""
+    if previous_secret_until(source) is None:
+        return False
     source.previous_webhook_signing_secret = ""
     source.previous_webhook_secret_expires_at = None
     source.save(
@@ -143,7 +172,7 @@ def source_end_webhook_secret_grace(*, source: Source) -> bool:
             "updated_at",
         ]
     )
-    return was_in_grace
+    return True
 
 
 def sources_set_enabled(*, source_ids: list[int], enabled: bool) -> int:

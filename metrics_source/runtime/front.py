@@ -12,9 +12,16 @@ is a maintained pure-Python server that does the same, so ``make run`` needs not
 Python.
 
 gunicorn sees every request from the Unix socket; the front tells it who sent it in
-``X-Metrics-Source-Peer`` (removed from what the client sent). Only this user can open the
-socket (its directory is private), so that header can be trusted: see
-``metrics_source.access.addresses``.
+``X-Metrics-Source-Peer``, beside ``X-Metrics-Source-Front`` carrying a random token of this
+run (``METRICS_SOURCE_FRONT_TOKEN``, given by serve to the front and to gunicorn); both are
+removed from what the client sent. The app believes the peer header only with that token (see
+``metrics_source.access.addresses``), so a Unix socket that is not this front's (gunicorn run
+by hand behind another proxy) cannot be told an address by its clients.
+
+gunicorn treats every Unix-socket peer as a trusted proxy and takes the scheme from
+``X-Forwarded-Proto`` (and -Ssl, -Protocol): the front drops those unless told the TLS proxy
+before it sets them (``--trust-forwarded-proto``, from ``BEHIND_TLS_PROXY``), so a client
+cannot make a plain-HTTP request pass for HTTPS.
 
 Run it as ``python -m metrics_source.runtime.front --listen HOST:PORT --backend PATH``.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import logging
+import os
 import signal
 import socket
 import sys
@@ -36,9 +44,19 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 
 log = logging.getLogger("metrics_source.front")
 
-# The header in which the front names the client's address to gunicorn.
+# The headers in which the front names the client's address to gunicorn, and proves it is
+# the front; the token comes from the environment serve gives both.
 PEER_HEADER = "X-Metrics-Source-Peer"
 PEER_META = "HTTP_X_METRICS_SOURCE_PEER"
+TOKEN_HEADER = "X-Metrics-Source-Front"  # noqa: S105 (a header name, not a secret)
+TOKEN_META = "HTTP_X_METRICS_SOURCE_FRONT"  # noqa: S105
+TOKEN_VARIABLE = "METRICS_SOURCE_FRONT_TOKEN"  # noqa: S105
+# What the front alone may write: a client's copies never reach gunicorn.
+_FRONT_ONLY = frozenset({PEER_META, TOKEN_META})
+# The scheme headers gunicorn believes from a Unix-socket peer (its secure_scheme_headers).
+_SCHEME_META = frozenset(
+    {"HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_SSL", "HTTP_X_FORWARDED_PROTOCOL"}
+)
 
 # Headers of one connection, not of the request or the answer (RFC 9110, 7.6.1): each side
 # of the front has its own. Content-Length is recomputed from the buffered body.
@@ -62,7 +80,10 @@ _UNPREFIXED = {"CONTENT_TYPE": "Content-Type"}
 
 # The answer to give while gunicorn is not there (restarting after a crash): senders retry a
 # 503, and nothing was stored, so nothing is lost.
-_UNAVAILABLE_BODY = b'{"error": "the server could not answer (restarting?); retry shortly"}'
+_UNAVAILABLE_BODY = (
+    b'{"error": "the server could not answer (restarting?); retry shortly: an event sent '
+    b'again is stored once"}'
+)
 
 # How long a request may take in gunicorn before the front gives up on it; above gunicorn's
 # own worker timeout (30 s), which ends a stuck request first.
@@ -91,20 +112,28 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    """The client's headers as gunicorn should see them: hop-by-hop ones and any peer header
-    the client wrote itself dropped, the front's peer header added."""
+def _request_headers(
+    environ: dict[str, Any], *, token: str, trust_forwarded_proto: bool
+) -> list[tuple[str, str]]:
+    """The client's headers as gunicorn should see them: hop-by-hop ones (and those the
+    Connection header names), the front's own and, unless trusted, the scheme headers
+    dropped; the front's peer and token headers added."""
+    listed = {
+        name.strip().lower() for name in environ.get("HTTP_CONNECTION", "").split(",") if name
+    }
+    dropped = _FRONT_ONLY if trust_forwarded_proto else _FRONT_ONLY | _SCHEME_META
     headers: list[tuple[str, str]] = []
     for key, value in environ.items():
         if key in _UNPREFIXED:
             name = _UNPREFIXED[key]
-        elif key.startswith("HTTP_") and key != PEER_META:
+        elif key.startswith("HTTP_") and key not in dropped:
             name = key[5:].replace("_", "-").title()
         else:
             continue
-        if name.lower() not in HOP_BY_HOP:
+        if name.lower() not in HOP_BY_HOP and name.lower() not in listed:
             headers.append((name, value))
     headers.append((PEER_HEADER, environ.get("REMOTE_ADDR", "")))
+    headers.append((TOKEN_HEADER, token))
     return headers
 
 
@@ -128,8 +157,17 @@ class BackendApp:
     """The WSGI application waitress runs: each buffered request goes to gunicorn on
     ``socket_path`` (a fresh connection per request: sync workers close each one anyway)."""
 
-    def __init__(self, socket_path: str, *, timeout: float = BACKEND_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        token: str,
+        trust_forwarded_proto: bool = False,
+        timeout: float = BACKEND_TIMEOUT_SECONDS,
+    ) -> None:
         self.socket_path = socket_path
+        self.token = token
+        self.trust_forwarded_proto = trust_forwarded_proto
         self.timeout = timeout
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -143,7 +181,10 @@ class BackendApp:
                 skip_host=True,
                 skip_accept_encoding=True,
             )
-            for name, value in _request_headers(environ):
+            headers = _request_headers(
+                environ, token=self.token, trust_forwarded_proto=self.trust_forwarded_proto
+            )
+            for name, value in headers:
                 connection.putheader(name, value)
             if body or environ["REQUEST_METHOD"] in {"POST", "PUT", "PATCH"}:
                 connection.putheader("Content-Length", str(len(body)))
@@ -169,13 +210,21 @@ def build_server(
     *,
     listen: str,
     backend: str,
+    token: str,
+    trust_forwarded_proto: bool,
     threads: int,
     connection_limit: int,
     max_body_bytes: int,
 ) -> BaseWSGIServer | MultiSocketServer:
+    """``listen`` is HOST:PORT or ``unix:PATH``."""
+    where: dict[str, Any] = (
+        {"unix_socket": listen.removeprefix("unix:"), "unix_socket_perms": "660"}
+        if listen.startswith("unix:")
+        else {"listen": listen}
+    )
     return waitress.create_server(
-        BackendApp(backend),
-        listen=listen,
+        BackendApp(backend, token=token, trust_forwarded_proto=trust_forwarded_proto),
+        **where,
         threads=threads,
         # Slow clients cost a socket each, so many may wait at once; poll() has no
         # 1,024-descriptor ceiling as select() has.
@@ -189,19 +238,29 @@ def build_server(
         ident="metrics-source",
         # A batch is tens of kilobytes: read it in few system calls (the default is 8 KB).
         recv_bytes=65536,
-        # The client's X-Forwarded-* headers go through untouched: the app decides whether
-        # to believe them (BEHIND_TLS_PROXY), as it does without the front.
+        # An answer waits for its client in waitress' buffer, on disk past outbuf_overflow
+        # (1 MB), never in a thread: at the default watermark (16 MB) a thread, and the
+        # gunicorn worker it reads from, would wait on a client slow to read a large export.
+        outbuf_high_watermark=1 << 40,
+        # X-Forwarded-For goes through untouched: the app decides whether to believe it
+        # (BEHIND_TLS_PROXY), as it does without the front. The scheme headers are handled
+        # in _request_headers.
         clear_untrusted_proxy_headers=False,
     )
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--listen", required=True, help="HOST:PORT to serve on")
+    parser.add_argument("--listen", required=True, help="HOST:PORT (or unix:PATH) to serve on")
     parser.add_argument("--backend", required=True, help="gunicorn's Unix socket path")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--connection-limit", type=int, default=1000)
     parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument(
+        "--trust-forwarded-proto",
+        action="store_true",
+        help="pass X-Forwarded-Proto on (a TLS proxy before the front sets it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -211,9 +270,14 @@ def main(argv: list[str] | None = None) -> None:
     # "Task queue depth is N" each time requests wait for a thread: under a burst of ingest
     # that is normal (gunicorn is the limit, and its backlog the queue), not a warning.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    if not token:
+        raise SystemExit(f"{TOKEN_VARIABLE} is not set (manage.py serve sets it)")
     server = build_server(
         listen=options.listen,
         backend=options.backend,
+        token=token,
+        trust_forwarded_proto=options.trust_forwarded_proto,
         threads=options.threads,
         connection_limit=options.connection_limit,
         max_body_bytes=options.max_body_bytes,
@@ -224,9 +288,9 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    shown = options.listen if options.listen.startswith("unix:") else f"http://{options.listen}"
     print(
-        f"Web front listening at: http://{options.listen} (gunicorn behind it on "
-        f"unix:{options.backend})",
+        f"Web front listening at: {shown} (gunicorn behind it on unix:{options.backend})",
         flush=True,
     )
     try:

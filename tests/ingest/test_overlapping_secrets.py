@@ -17,7 +17,11 @@ from django.test import Client
 from django.utils import timezone
 
 from metrics_source.access.models import AuditAction, AuditEntry
-from metrics_source.ingest.sources import source_replace_webhook_secret, source_rotate_write_key
+from metrics_source.ingest.sources import (
+    GraceInProgress,
+    source_replace_webhook_secret,
+    source_rotate_write_key,
+)
 from metrics_source.models import Source
 from tests.command_support import run
 from tests.conftest import basic_auth
@@ -61,13 +65,30 @@ def test_the_old_key_works_during_its_grace_and_is_unknown_after_it(make_source)
     assert track_status(new_key, "grace-new-2") == 200
 
 
-def test_a_second_rotation_leaves_only_the_key_it_replaced(make_source):
+def test_a_rotation_with_grace_during_a_grace_is_refused(make_source):
+    """Rotating again would silently end the key the senders still use; with no grace it is
+    the way out of a leak: every old key stops."""
     created = make_source("Twice")
     second = source_rotate_write_key(source=created.source)
-    third = source_rotate_write_key(source=created.source)
-    assert track_status(created.write_key, "twice-1") == 401
+    with pytest.raises(GraceInProgress, match="still valid until"):
+        source_rotate_write_key(source=created.source)
+    assert track_status(created.write_key, "twice-1") == 200
     assert track_status(second, "twice-2") == 200
-    assert track_status(third, "twice-3") == 200
+    third = source_rotate_write_key(source=created.source, grace=timedelta(0))
+    assert track_status(created.write_key, "twice-3") == 401
+    assert track_status(second, "twice-4") == 401
+    assert track_status(third, "twice-5") == 200
+
+
+def test_the_admin_refuses_a_second_rotation_with_grace(admin_client, make_source):
+    created = make_source("Admin twice")
+    source_rotate_write_key(source=created.source)
+    response = rotate_in_admin(admin_client, created.source, grace_hours="24")
+    page = response.content.decode()
+    assert "Not rotated" in page and "end that grace period first" in page
+    assert not WRITE_KEY.findall(page)
+    assert not AuditEntry.objects.filter(action=AuditAction.KEY_ROTATED).exists()
+    assert track_status(created.write_key, "admin-twice") == 200
 
 
 def test_no_grace_stops_the_old_key_at_once(make_source):
@@ -171,6 +192,9 @@ def test_the_commands_rotate_with_grace_list_it_and_end_it(make_source):
 
     with pytest.raises(CommandError, match="--grace-hours is between 0 and 720"):
         run("source_rotate_key", "cli", "--grace-hours", "721")
+    run("source_rotate_key", "cli")
+    with pytest.raises(CommandError, match="source_end_grace cli"):
+        run("source_rotate_key", "cli")
 
 
 # -- webhook signing secrets ---------------------------------------------------------------
@@ -209,6 +233,24 @@ def test_both_secrets_verify_while_customerio_rotates(admin_client, make_source)
     replace_secret_in_admin(admin_client, created.source, "", end_webhook_secret_grace="on")
     assert webhook_status(slug, "old-cio-secret", "01HOVERLAP0000000000000004") == 401
     assert webhook_status(slug, "new-cio-secret", "01HOVERLAP0000000000000005") == 200
+
+
+def test_replacing_the_secret_again_during_its_grace_needs_the_previous_one_ended(
+    admin_client, make_source
+):
+    created = make_source("Replaced twice", secret="first-secret")
+    replace_secret_in_admin(admin_client, created.source, "second-secret")
+    refused = replace_secret_in_admin(admin_client, created.source, "third-secret")
+    assert "The previous secret is still accepted" in refused.content.decode()
+    slug = created.source.slug
+    assert webhook_status(slug, "first-secret", "01HOVERLAP0000000000000040") == 200
+    assert webhook_status(slug, "third-secret", "01HOVERLAP0000000000000041") == 401
+    replace_secret_in_admin(
+        admin_client, created.source, "third-secret", end_webhook_secret_grace="on"
+    )
+    assert webhook_status(slug, "first-secret", "01HOVERLAP0000000000000042") == 401
+    assert webhook_status(slug, "second-secret", "01HOVERLAP0000000000000043") == 200
+    assert webhook_status(slug, "third-secret", "01HOVERLAP0000000000000044") == 200
 
 
 def test_a_removed_secret_verifies_nothing_and_takes_its_predecessor(admin_client, make_source):

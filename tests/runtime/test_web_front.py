@@ -203,3 +203,39 @@ def test_the_recorded_address_is_the_clients_whatever_it_writes(front, admin_use
     )
     entry = AuditEntry.objects.get(action=AuditAction.LOGIN_FAILED)
     assert entry.ip_address == "127.0.0.1"
+
+
+def test_a_client_cannot_make_plain_http_pass_for_https(front, admin_client, make_source):
+    """gunicorn believes X-Forwarded-Proto from any Unix-socket peer; the front drops it
+    (BEHIND_TLS_PROXY is off), so the webhook URL the admin builds stays http."""
+    make_source("Scheme")
+    session = requests.Session()
+    form = session.get(f"{front}/admin/login/", timeout=30)
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.filter(username="admin").update(is_staff=True, is_superuser=True)
+    user = get_user_model().objects.get(username="admin")
+    user.set_password("front-admin-password")
+    user.save()
+    session.post(
+        f"{front}/admin/login/?next=/admin/",
+        data={
+            "username": "admin",
+            "password": "front-admin-password",
+            "next": "/admin/",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{front}/admin/login/"},
+        timeout=30,
+    )
+    forged = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Ssl": "on",
+        "Connection": "keep-alive, X-Forwarded-Protocol",
+        "X-Forwarded-Protocol": "https",
+    }
+    page = session.get(f"{front}/admin/metrics_source/source/", headers=forged, timeout=30)
+    assert page.status_code == 200 and form.status_code == 200
+    shown = page.text.replace("<wbr>", "")  # the URL may wrap after each slash
+    assert f"{front}/webhooks/customerio/scheme" in shown
+    assert "https://127.0.0.1" not in shown

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,7 @@ from django.db import OperationalError, connections
 from metrics_source.models import Event
 from metrics_source.runtime.embedded import data_dir, ensure_data_dir
 from metrics_source.runtime.env import env_int, env_str
+from metrics_source.runtime.front import TOKEN_VARIABLE
 from metrics_source.runtime.supervisor import Child, Supervisor, child_setup
 
 STOP_TIMEOUT = 30  # seconds each child gets to finish after SIGTERM before SIGKILL
@@ -121,12 +123,17 @@ class Command(BaseCommand):
         **options,
     ):
         bind = bind or env_str("BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
+        if bind.startswith("fd://"):
+            raise CommandError("BIND must be HOST:PORT or unix:PATH (the web front listens there)")
         url = base_url(bind)
         if not web_only:
             self._prepare(url, skip_migrate=skip_migrate)
         # gunicorn's socket, in a directory of this run that only this user can enter: what
         # arrives on it came through the front (see metrics_source.access.addresses).
         private = Path(tempfile.mkdtemp(prefix="metrics-source-web-"))
+        # Proves to gunicorn that a request came through this run's front (both children
+        # inherit it; it is in no command line): metrics_source.runtime.front.
+        os.environ[TOKEN_VARIABLE] = secrets.token_urlsafe(32)
         try:
             self._run(bind, url, private / "gunicorn.sock", web_only=web_only)
         finally:
@@ -202,7 +209,8 @@ class Command(BaseCommand):
                  "--backend", str(socket_path),
                  # Threads only wait on gunicorn: two per worker keep each one fed.
                  "--threads", str(max(4, 2 * workers)),
-                 "--connection-limit", str(env_int("WEB_FRONT_CONNECTIONS", 1000))],
+                 "--connection-limit", str(env_int("WEB_FRONT_CONNECTIONS", 1000)),
+                 *(["--trust-forwarded-proto"] if settings.BEHIND_TLS_PROXY else [])],
             ),
             (
                 "gunicorn",

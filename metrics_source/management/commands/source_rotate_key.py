@@ -11,6 +11,7 @@ from metrics_source.ingest.auth import previous_key_until
 from metrics_source.ingest.sources import (
     DEFAULT_GRACE,
     MAX_GRACE,
+    GraceInProgress,
     source_find,
     source_rotate_write_key,
 )
@@ -43,7 +44,10 @@ class Command(BaseCommand):
             raise CommandError(f"no source with the slug or id {source!r} (see source_list)")
         if not 0 <= grace_hours <= MAX_GRACE.total_seconds() / 3600:
             raise CommandError(f"--grace-hours is between 0 and {MAX_GRACE.days * 24}")
-        write_key = source_rotate_write_key(source=found, grace=timedelta(hours=grace_hours))
+        try:
+            write_key = source_rotate_write_key(source=found, grace=timedelta(hours=grace_hours))
+        except GraceInProgress as refused:
+            raise CommandError(f"{refused} (source_end_grace {found.slug})") from None
         until = previous_key_until(found)
         if as_json:
             write_json(
