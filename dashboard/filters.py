@@ -24,6 +24,10 @@ PERIODS: dict[str, tuple[str, timedelta]] = {
 }
 CUSTOM = "custom"
 DEFAULT_PERIOD = "30d"
+# A campaign's (broadcast's, ...) own page defaults to its lifetime: the days from its first to
+# its last event, so a message sent 31 days ago is not shown as "Sent 0".
+LIFETIME = "lifetime"
+LIFETIME_LABEL = "Message lifetime"
 INTERVALS = ("hour", "day", "week")
 # The interval a period gets unless one is chosen: about 24 to 90 points per chart.
 DEFAULT_INTERVAL = {"24h": "hour", "7d": "day", "30d": "day", "90d": "week", CUSTOM: "day"}
@@ -50,6 +54,10 @@ class Filters:
     parent_id: int | None = None
     source_id: int | None = None
     notices: tuple[str, ...] = field(default=(), compare=False)
+    # The period when the query names none: LIFETIME on a parent's own page.
+    default_period: str = DEFAULT_PERIOD
+    # The period is the parent's lifetime (a custom range of days, chosen by default).
+    lifetime: bool = False
 
     @property
     def basis_value(self) -> int:
@@ -68,12 +76,19 @@ class Filters:
     def previous(self) -> Filters:
         """The same filters over the period just before this one (for "change vs before")."""
         length = self.end - self.start
-        return replace(self, start=self.start - length, end=self.start, notices=())
+        return replace(self, start=self.start - length, end=self.start, notices=(), lifetime=False)
+
+    @property
+    def period_choice(self) -> str:
+        """The filter bar's selected period."""
+        return LIFETIME if self.lifetime else self.period
 
     def params(self, **changes: str | int | None) -> dict[str, str]:
         """The query parameters that differ from the defaults, with ``changes`` applied."""
         values: dict[str, str | int | None] = {
-            "period": self.period if self.period != DEFAULT_PERIOD else None,
+            # A lifetime is written as its dates: a link to another page (the deliveries behind
+            # a funnel step) covers the same days.
+            "period": self.period if self.period != self.default_period else None,
             "interval": self.interval if self.interval != DEFAULT_INTERVAL[self.period] else None,
             "basis": self.basis if self.basis != "event" else None,
             "channel": self.channel,
@@ -85,7 +100,7 @@ class Filters:
             values["from"] = self.start.astimezone(self.time_zone).date().isoformat()
             values["to"] = local_end.date().isoformat()
         values.update(changes)
-        if values.get("period") not in (None, CUSTOM):
+        if values.get("period") != CUSTOM:
             values.pop("from", None), values.pop("to", None)
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
 
@@ -116,6 +131,8 @@ class Filters:
     @property
     def period_phrase(self) -> str:
         """The period inside a sentence: "in the last 30 days", "from 2026-11-01 to ..."."""
+        if self.lifetime:
+            return f"over its lifetime ({self.period_label.removeprefix(LIFETIME_LABEL + ', ')})"
         if self.period == CUSTOM:
             return f"from {self.period_label}"
         return f"in the {self.period_label[0].lower()}{self.period_label[1:]}"
@@ -124,7 +141,8 @@ class Filters:
     def period_label(self) -> str:
         if self.period == CUSTOM:
             params = self.params()
-            return f"{params['from']} to {params['to']}"
+            dates = f"{params['from']} to {params['to']}"
+            return f"{LIFETIME_LABEL}, {dates}" if self.lifetime else dates
         return PERIODS[self.period][0]
 
 
@@ -140,17 +158,40 @@ def _parse_date(text: str | None) -> date | None:
         return None
 
 
-def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filters:
-    """Read the filters from a request's query string; every bad value becomes a notice."""
+def _lifetime_interval(days: int) -> str:
+    """About 24 to 120 points whatever the lifetime's length."""
+    return "hour" if days <= 2 else "day" if days <= 120 else "week"
+
+
+def filters_from_query(
+    query: QueryDict,
+    *,
+    now: datetime | None = None,
+    lifetime: tuple[datetime, datetime] | None = None,
+) -> Filters:
+    """Read the filters from a request's query string; every bad value becomes a notice.
+
+    ``lifetime`` (a parent's first and last event) makes the parent's lifetime the default
+    period: the days from the first to the last, in the display time zone, uncapped."""
     notices: list[str] = []
     zone = ZoneInfo(settings.TIME_ZONE or "UTC")
     # Presets end at the next full hour, so the last hourly bucket is whole.
     now = now or timezone.now()
     end = _hour_ceiling(now)
 
-    period = query.get("period") or DEFAULT_PERIOD
+    default_period = LIFETIME if lifetime else DEFAULT_PERIOD
+    period = query.get("period") or default_period
+    is_lifetime = False
     start: datetime
-    if period == CUSTOM:
+    if period == LIFETIME and lifetime is None:
+        period = DEFAULT_PERIOD  # a lifetime link followed to a page that has none
+    if period == LIFETIME and lifetime is not None:
+        first_day = lifetime[0].astimezone(zone).date()
+        last_day = lifetime[1].astimezone(zone).date()
+        start = datetime.combine(first_day, time(), tzinfo=zone)
+        end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=zone)
+        period, is_lifetime = CUSTOM, True
+    elif period == CUSTOM:
         first, last = _parse_date(query.get("from")), _parse_date(query.get("to"))
         latest = now.astimezone(zone).date() + timedelta(days=1)  # tomorrow
         if first is None or last is None or first > last:
@@ -176,12 +217,13 @@ def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filt
     if period != CUSTOM:
         start = end - PERIODS[period][1]
 
-    interval = query.get("interval") or DEFAULT_INTERVAL[period]
+    default_interval = (
+        _lifetime_interval((end - start).days) if is_lifetime else DEFAULT_INTERVAL[period]
+    )
+    interval = query.get("interval") or default_interval
     if interval not in INTERVALS:
-        notices.append(
-            f"Unknown interval {interval!r}; showing {DEFAULT_INTERVAL[period]}ly points."
-        )
-        interval = DEFAULT_INTERVAL[period]
+        notices.append(f"Unknown interval {interval!r}; showing {default_interval}ly points.")
+        interval = default_interval
     if interval == "hour" and end - start > timedelta(days=MAX_HOURLY_DAYS):
         notices.append(f"Hourly points are offered up to {MAX_HOURLY_DAYS} days; showing days.")
         interval = "day"
@@ -223,6 +265,8 @@ def filters_from_query(query: QueryDict, *, now: datetime | None = None) -> Filt
         parent_id=parent_id,
         source_id=source_id,
         notices=tuple(notices),
+        default_period=default_period,
+        lifetime=is_lifetime,
     )
 
 

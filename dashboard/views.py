@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 
 from dashboard.filters import Filters, filters_from_query
 from dashboard.pages.backlog import stale_backlog
-from dashboard.pages.campaign import campaign_page
+from dashboard.pages.campaign import campaign_detail, campaign_page
 from dashboard.pages.campaigns import campaigns_page
 from dashboard.pages.channel import channel_page
 from dashboard.pages.channels import channels_page
@@ -93,8 +93,13 @@ def render_page(
         "filters": filters,
         "options": filter_options(filters),
         "section": page.section,
-        # The navigation keeps the period and basis when moving between pages.
-        "nav_query": filters.query(channel=None, parent=None),
+        # The navigation keeps the period and basis when moving between pages (a message's
+        # lifetime is that page's own: the others get their default period).
+        "nav_query": filters.query(
+            channel=None,
+            parent=None,
+            **({"period": None, "interval": None} if filters.lifetime else {}),
+        ),
         "backlog": stale_backlog(),
         **page.context,
     }
@@ -134,8 +139,9 @@ def campaigns(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view(needs=VIEW_DASHBOARD)
 def campaign(request: HttpRequest, kind: str, parent_id: int) -> HttpResponse:
-    filters = filters_from_query(request.GET)
-    page = campaign_page(filters, kind, parent_id)  # Http404 for one never seen
+    detail = campaign_detail(kind, parent_id)  # Http404 for one never seen
+    filters = filters_from_query(request.GET, lifetime=(detail["first_seen"], detail["last_seen"]))
+    page = campaign_page(filters, detail)
     return render_page(
         request, "dashboard/campaign.html", page, filters, filename=f"{kind}-{parent_id}"
     )

@@ -4,6 +4,7 @@ series, per-action breakdown, most-clicked links and failure messages."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from django.http import Http404
@@ -39,18 +40,40 @@ ACTION_COLOURS = {metric.capitalize(): METRIC_COLOURS[metric] for metric in FUNN
 CHARTED_ACTIONS = 12
 
 
-def campaign_page(filters: Filters, kind: str, parent_id: int) -> Page:
+def campaign_detail(kind: str, parent_id: int) -> dict[str, Any]:
+    """What the parent is (its label, channels, first and last event); Http404 if never seen."""
     if kind not in ParentKind.LABELS or not kind:
         raise Http404("no such kind of message")
     detail = selectors.parent_detail(kind, parent_id)
     if detail is None:
         raise Http404("never seen")
+    return detail
+
+
+def comparison_absent(filters: Filters, first_seen: datetime) -> str:
+    """Why the tiles carry no change against the previous period, or "" when they do: a
+    lifetime has no earlier period, and a parent that began after the previous period
+    started would be compared with (partly) nothing."""
+    if filters.lifetime:
+        return "Over the message's lifetime: there is no earlier period to compare with."
+    if first_seen > filters.previous().start:
+        return (
+            "Not compared with the previous period: this message's first event came after "
+            "that period began."
+        )
+    return ""
+
+
+def campaign_page(filters: Filters, detail: dict[str, Any]) -> Page:
+    kind, parent_id = detail["parent_kind"], detail["parent_id"]
     scoped = replace(filters, parent_kind=kind, parent_id=parent_id)
     page = Page(title=parent_label(kind, parent_id, detail["label"]), section="campaigns")
     # One scan gives the series and the totals (see selectors.series_and_totals).
     points, current = selectors.series_and_totals(scoped)
-    previous = selectors.totals_by_channel(scoped.previous())
+    uncompared = comparison_absent(filters, detail["first_seen"])
+    previous = {} if uncompared else selectors.totals_by_channel(scoped.previous())
     page.context.update(_heading(filters, detail, current, previous))
+    page.context["comparison_absent"] = uncompared
     _add_funnels(page, scoped, current)
     _add_series(page, points)
     _add_actions(page, scoped)
@@ -75,7 +98,7 @@ def _heading(
         "parent_name": detail["label"],
         "channel_labels": ", ".join(channel_label(c) for c in sorted(channels)),
         "has_data": bool(current),
-        "tiles": kpi_tiles(current, previous, channels),
+        "tiles": kpi_tiles(current, previous, channels, compared=bool(previous)),
         "campaigns_url": reverse("dashboard:campaigns") + filters.query(parent=None),
         "channels_without_delivered": sorted(
             channel_label(c) for c in channels if c in NO_DELIVERED_STEP

@@ -12,6 +12,8 @@ from dashboard.filters import (
     BASIS_LABELS,
     EARLIEST_CUSTOM_DATE,
     INTERVALS,
+    LIFETIME,
+    LIFETIME_LABEL,
     PERIODS,
     Filters,
     channel_label,
@@ -25,8 +27,11 @@ def filter_options(filters: Filters) -> dict[str, Any]:
     parents = selectors.parents()
     sources = selectors.source_names()
     return {
-        "periods": [(key, label) for key, (label, _) in PERIODS.items()]
+        # A parent's own page offers its lifetime first (and defaults to it).
+        "periods": ([(LIFETIME, LIFETIME_LABEL)] if filters.default_period == LIFETIME else [])
+        + [(key, label) for key, (label, _) in PERIODS.items()]
         + [("custom", "Custom dates")],
+        "default_period": filters.default_period,
         "intervals": [(key, key.capitalize()) for key in INTERVALS],
         "bases": list(BASIS_LABELS.items()),
         "channels": [(c.value, channel_label(c.value)) for c in Channel],

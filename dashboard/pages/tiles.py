@@ -56,8 +56,13 @@ def rate_tile(
     previous_rates: dict[str, float | None],
     *,
     detail: str = "",
+    compared: bool = True,
 ) -> Tile:
-    change, tone = rate_change(rates[key], previous_rates[key], bad_when_up=key in BAD_WHEN_UP)
+    change, tone = (
+        rate_change(rates[key], previous_rates[key], bad_when_up=key in BAD_WHEN_UP)
+        if compared
+        else ("", "")
+    )
     return Tile(RATE_BY_KEY[key].label, percent(rates[key]), change, tone, detail)
 
 
@@ -93,17 +98,21 @@ def human_detail(key: str, current: dict[str, Totals]) -> str:
 
 
 def kpi_tiles(
-    current: dict[str, Totals], previous: dict[str, Totals], channels: set[str]
+    current: dict[str, Totals],
+    previous: dict[str, Totals],
+    channels: set[str],
+    *,
+    compared: bool = True,
 ) -> list[Tile]:
     """Sent, delivered and the rates the channels can report, each against the previous
-    period, as on the overview (the channel and campaign pages)."""
+    period unless not ``compared``, as on the overview (the channel and campaign pages)."""
     counts = ["sent"]
     if any(channel_has(channel, "delivered") for channel in channels):
         counts.append("delivered")
     rates, previous_rates = rates_for(current), rates_for(previous)
     possible = possible_rates(channels)
-    return [count_tile(metric, current, previous) for metric in counts] + [
-        rate_tile(key, rates, previous_rates, detail=rate_detail(key, current))
+    return [count_tile(metric, current, previous, compared=compared) for metric in counts] + [
+        rate_tile(key, rates, previous_rates, detail=rate_detail(key, current), compared=compared)
         for key in TILE_RATES
         if key in possible
     ]

@@ -4,10 +4,12 @@ in-app message, broadcast 9 one SMS)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from metrics_source.summaries.rollup import summaries_catch_up
-from tests.dashboard.test_channel import download, event, ingest, ingest_sample, rows_by
+from tests.dashboard.test_channel import BASE, download, event, ingest, ingest_sample, rows_by
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +113,7 @@ def test_campaign_page(admin) -> None:
         ["link", "clicks", "human_clicks", "machine_clicks"],
         ["https://example.com/a", "1", "1", "0"],
     ]
-    series = download(admin, "/campaigns/campaign/7/?download=series")
+    series = download(admin, "/campaigns/campaign/7/?period=7d&download=series")
     opened = [row for row in series[1:] if row[1] == "opened"]
     # d1's two opens and d4's open: 2 unique deliveries, 3 events, on one day.
     assert [(row[2], row[3]) for row in opened] == [("2", "3")]
@@ -169,6 +171,84 @@ def test_pinned_number_of_queries(admin, django_assert_num_queries) -> None:
 
 
 # session + user + the idle session's renewal (savepoint, update, release) + the page's
-# selectors + the filter bar's parents and sources + backlog.
+# selectors + the filter bar's parents and sources + backlog. A campaign's page over its
+# lifetime (its default) has no previous period to read.
 QUERIES_CAMPAIGNS = 10
-QUERIES_CAMPAIGN = 14
+QUERIES_CAMPAIGN = 13
+
+
+# --- a message's own lifetime -----------------------------------------------------------------
+
+
+def old_broadcast() -> None:
+    """Broadcast 31: sent 40 days ago to three people (two opened, one clicked), the last open
+    38 days ago; worked out by hand below."""
+    day = -40 * 24 * 60
+    ingest(
+        event("Email Sent", "b31-s1", day, "b31-1", broadcast_id=31),
+        event("Email Sent", "b31-s2", day, "b31-2", broadcast_id=31),
+        event("Email Sent", "b31-s3", day + 1, "b31-3", broadcast_id=31),
+        event("Email Delivered", "b31-d1", day + 2, "b31-1", broadcast_id=31),
+        event("Email Delivered", "b31-d2", day + 2, "b31-2", broadcast_id=31),
+        event("Email Delivered", "b31-d3", day + 2, "b31-3", broadcast_id=31),
+        event("Email Opened", "b31-o1", day + 60, "b31-1", broadcast_id=31),
+        event("Email Opened", "b31-o2", day + 2 * 24 * 60, "b31-2", broadcast_id=31),
+        event("Email Link Clicked", "b31-c1", day + 61, "b31-1", broadcast_id=31),
+    )
+    summaries_catch_up()
+
+
+def sql_unique(event_name: str) -> int:
+    """Deliveries of broadcast 31 with this event, counted in SQL from the stored events."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT delivery_id) FROM metrics_source_event"
+            " WHERE broadcast_id = 31 AND event = %s",
+            [event_name],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_broadcast_page_defaults_to_its_lifetime_without_comparing_with_nothing(admin) -> None:
+    old_broadcast()
+    response = admin.get("/campaigns/broadcast/31/")
+    assert response.status_code == 200
+    filters = response.context["filters"]
+    assert filters.lifetime and filters.period_choice == "lifetime"
+    tiles = {tile.label: tile for tile in response.context["tiles"]}
+    assert tiles["Sent"].value == str(sql_unique("Email Sent")) == "3"
+    assert tiles["Delivered"].value == str(sql_unique("Email Delivered"))
+    opened, delivered = sql_unique("Email Opened"), sql_unique("Email Delivered")
+    assert tiles["Open rate"].value == f"{opened / delivered:.1%}" == "66.7%"
+    # Nothing before its first event: no tile carries a change, and the page says why.
+    assert all(tile.change == "" for tile in tiles.values())
+    content = response.content.decode()
+    assert "no earlier period to compare with" in content
+    assert '<option value="lifetime" selected>Message lifetime</option>' in content
+    # The funnel is full and its drill-downs cover the same days, written as dates.
+    funnel = {(c, s, int(n)) for c, s, n in download(
+        admin, "/campaigns/broadcast/31/?download=funnel")[1:]}  # fmt: skip
+    assert ("email", "sent", 3) in funnel and ("email", "opened", 2) in funnel
+    steps = response.context["page"].charts["funnel"].figure["data"][0]["customdata"]
+    first = (BASE - timedelta(days=40)).date().isoformat()
+    last = (BASE - timedelta(days=38)).date().isoformat()
+    assert all("period=custom" in step and f"from={first}&to={last}" in step for step in steps), (
+        steps
+    )
+    # The navigation does not carry this page's lifetime to the other pages.
+    assert response.context["nav_query"] == ""
+
+
+def test_a_chosen_period_compares_only_when_the_message_already_existed(admin) -> None:
+    old_broadcast()
+    # The last 90 days began before its first event: the 90 days before them hold nothing.
+    response = admin.get("/campaigns/broadcast/31/?period=90d")
+    tiles = {tile.label: tile for tile in response.context["tiles"]}
+    assert tiles["Sent"].value == "3" and tiles["Sent"].change == ""
+    assert "first event came after that period began" in response.content.decode()
+    # The last 30 days hold none of it: said so, and never "Sent 0 (-100 %)".
+    empty = admin.get("/campaigns/broadcast/31/?period=30d")
+    assert "No activity in the last 30 days" in empty.content.decode()
+    assert "-100" not in empty.content.decode()
