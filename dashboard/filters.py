@@ -128,6 +128,15 @@ class Filters:
             first += step
         return starts
 
+    def unfinished_interval(self, now: datetime | None = None) -> datetime | None:
+        """The start of the interval still going on (the period reaches past now), else
+        None: its counts are partial."""
+        now = now or timezone.now()
+        if not self.start <= now < self.end:
+            return None
+        starts = [start for start in self.interval_starts() if start <= now]
+        return starts[-1] if starts else None
+
     @property
     def period_phrase(self) -> str:
         """The period inside a sentence: "in the last 30 days", "from 2026-11-01 to ..."."""
@@ -186,8 +195,11 @@ def filters_from_query(
     if period == LIFETIME and lifetime is None:
         period = DEFAULT_PERIOD  # a lifetime link followed to a page that has none
     if period == LIFETIME and lifetime is not None:
-        first_day = lifetime[0].astimezone(zone).date()
-        last_day = lifetime[1].astimezone(zone).date()
+        # Within the dates a custom period may use: a stored time at the calendar's ends
+        # (year 1 or 9999) must not reach the date arithmetic.
+        latest = now.astimezone(zone).date() + timedelta(days=1)
+        first_day = min(max(lifetime[0].astimezone(zone).date(), EARLIEST_CUSTOM_DATE), latest)
+        last_day = min(max(lifetime[1].astimezone(zone).date(), first_day), latest)
         start = datetime.combine(first_day, time(), tzinfo=zone)
         end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=zone)
         period, is_lifetime = CUSTOM, True

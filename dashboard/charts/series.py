@@ -27,25 +27,41 @@ def series_figure(
     value: str = "deliveries",
     label: Callable[[str], str] = lambda name: name.replace("_", " ").capitalize(),
     colours: dict[str, str] | None = None,
+    unfinished: datetime | None = None,
 ) -> dict[str, Any]:
-    """One line per metric (or channel) over time."""
+    """One line per metric (or channel) over time. ``unfinished`` is the start of the
+    interval still going on (with ``starts``): its point is drawn dotted and called "so far",
+    so a day half over does not look like a crash."""
     colours = colours or METRIC_COLOURS
     if starts is not None:
         lines = _lines_over_every_interval(points, metrics, starts, value)
     else:
         lines = _lines_over_points(points, metrics, value)
-    traces = [
-        go.Scatter(
-            x=lines[name][0],
-            y=lines[name][1],
-            name=label(name),
-            mode="lines+markers" if len(lines[name][0]) < 40 else "lines",
-            line={"color": colours.get(name), "width": 2},
-            marker={"size": 5},
-        )
-        for name in metrics
-        if name in lines
-    ]
+    partial = unfinished.isoformat() if unfinished is not None and starts is not None else None
+    traces = []
+    for name in metrics:
+        if name not in lines:
+            continue
+        xs, ys = lines[name]
+        style = {"color": colours.get(name), "width": 2}
+        mode = "lines+markers" if len(xs) < 40 else "lines"
+        cut = len(xs) - 1 if partial is not None and xs and xs[-1] == partial else len(xs)
+        traces.append(
+            go.Scatter(
+                x=xs[:cut], y=ys[:cut], name=label(name), mode=mode, line=style,
+                marker={"size": 5}, legendgroup=name,
+            )
+        )  # fmt: skip
+        if cut < len(xs):
+            traces.append(
+                go.Scatter(
+                    x=xs[max(cut - 1, 0) :], y=ys[max(cut - 1, 0) :],
+                    name=f"{label(name)} (so far)", mode="lines+markers",
+                    line={**style, "dash": "dot"}, marker={"size": 5, "symbol": "circle-open"},
+                    legendgroup=name, showlegend=False,
+                    hovertemplate="%{y:,} so far (interval not over)",
+                )
+            )  # fmt: skip
     return figure(traces, layout())
 
 
@@ -80,24 +96,40 @@ def _lines_over_points(
 
 
 def rate_series_figure(
-    series: dict[str, tuple[list[str], list[float | None]]], *, labels: dict[str, str]
+    series: dict[str, tuple[list[str], list[float | None]]],
+    *,
+    labels: dict[str, str],
+    right_axis: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Rates (0..1) over time, one line per rate."""
+    """Rates (0..1) over time, one line per rate. Those in ``right_axis`` (a delivery rate
+    near 100 %) get an axis of their own on the right, so the rates of a few percent beside
+    them keep their shape instead of lying flat along zero."""
     traces = [
         go.Scatter(
             x=xs,
             y=ys,
-            name=labels[key],
+            name=f"{labels[key]} (right axis)" if key in right_axis else labels[key],
             mode="lines",
             connectgaps=False,
             line={"color": RATE_PALETTE[index % len(RATE_PALETTE)], "width": 2},
             hovertemplate="%{y:.1%}",
+            yaxis="y2" if key in right_axis else "y",
         )
         for index, (key, (xs, ys)) in enumerate(series.items())
     ]
-    return figure(
-        traces, layout(yaxis={"tickformat": ".0%", "gridcolor": "#eef2f7", "rangemode": "tozero"})
-    )
+    axes: dict[str, Any] = {
+        "yaxis": {"tickformat": ".0%", "gridcolor": "#eef2f7", "rangemode": "tozero"}
+    }
+    if right_axis & series.keys():
+        axes["margin"] = {"l": 56, "r": 52, "t": 16, "b": 40}  # room for the right ticks
+        axes["yaxis2"] = {
+            "tickformat": ".0%",
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+        }
+    return figure(traces, layout(**axes))
 
 
 def stacked_series_figure(

@@ -75,7 +75,7 @@ def campaign_page(filters: Filters, detail: dict[str, Any]) -> Page:
     page.context.update(_heading(filters, detail, current, previous))
     page.context["comparison_absent"] = uncompared
     _add_funnels(page, scoped, current)
-    _add_series(page, points)
+    _add_series(page, points, scoped)
     _add_actions(page, scoped)
     _add_links(page, scoped)
     _add_failure_messages(page, scoped)
@@ -120,13 +120,19 @@ def _add_funnels(page: Page, scoped: Filters, current: dict[str, Totals]) -> Non
     page.add_chart(funnels_chart(channel_funnels, title="Funnel (share of sent)"))
 
 
-def _add_series(page: Page, points: list[SeriesPoint]) -> None:
+def _add_series(page: Page, points: list[SeriesPoint], scoped: Filters) -> None:
     page.add_dataset(series_dataset(points))
     page.add_chart(
         Chart(
             "series",
             "Over time",
-            series_figure(points, metrics=SERIES_METRICS),
+            # Every interval, zero where nothing happened: no line drawn across quiet days.
+            series_figure(
+                points,
+                metrics=SERIES_METRICS,
+                starts=scoped.interval_starts(),
+                unfinished=scoped.unfinished_interval(),
+            ),
             "series",
             note="Unique deliveries per metric in each interval; the CSV adds every event.",
         )

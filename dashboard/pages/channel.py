@@ -40,10 +40,12 @@ FAILURE_METRICS = (
     "suppressed",
     "failed",
     "spammed",
-    "unsubscribed",
     "undeliverable",
     "deferred",
 )
+# A person's choice, not a failure of the message: its own group in the table, and not in the
+# failures chart (the subscriptions chart draws it over time).
+OPT_OUT_METRICS = ("unsubscribed",)
 # Bounces, suppressions and failures are counted against sent, the others against delivered,
 # as Customer.io's rates are.
 FAILURES_OF_SENT = frozenset({"bounced", "suppressed", "failed", "undeliverable", "deferred"})
@@ -165,6 +167,7 @@ def _rates_chart(iso: list[str], values: dict[str, list[float | None]], keys: li
         rate_series_figure(
             {key: (iso, values[key]) for key in keys},
             labels={key: RATE_BY_KEY[key].label for key in keys},
+            right_axis=frozenset({"delivery_rate"}),
         ),
         "rates",
         note=(
@@ -191,14 +194,21 @@ def _add_failures_over_time(page: Page, channel: str, points: list[SeriesPoint])
 
 
 def _add_failure_totals(page: Page, channel: str, current: dict[str, Totals]) -> None:
-    """Unique deliveries per failure metric in the period, with their rates."""
-    rows = _failure_rows(channel, _failure_metrics(channel), current)
+    """Unique deliveries per failure (and opt-out) metric in the period, with their rates."""
+    opt_outs = [metric for metric in OPT_OUT_METRICS if channel_has(channel, metric)]
+    rows = [
+        {**row, "group": "Failures"}
+        for row in _failure_rows(channel, _failure_metrics(channel), current)
+    ] + [{**row, "group": "Opt-outs"} for row in _failure_rows(channel, opt_outs, current)]
     page.context["failure_rows"] = rows
     page.add_dataset(
         Dataset(
             "failure_totals",
-            ["metric", "unique_deliveries", "events", "rate", "rate_of"],
-            [(r["metric"], r["deliveries"], r["events"], r["rate"], r["base"]) for r in rows],
+            ["group", "metric", "unique_deliveries", "events", "rate", "rate_of"],
+            [
+                (r["group"], r["metric"], r["deliveries"], r["events"], r["rate"], r["base"])
+                for r in rows
+            ],
         )
     )
 
@@ -233,8 +243,9 @@ def _failures_chart(
         "Failures over time",
         stacked_series_figure(failure_points, metrics=metrics, starts=starts),
         "failures",
-        note="Deliveries that bounced, were suppressed, failed, were marked as spam or "
-        "unsubscribed, per interval (each delivery once per kind).",
+        note="Deliveries that bounced, were suppressed, failed or were marked as spam, per "
+        "interval (each delivery once per kind); unsubscribes, a person's choice, are opt-outs: "
+        "in the table and the rates chart.",
     )
 
 

@@ -9,7 +9,8 @@ quote in front, which spreadsheets read as "this is text" and show without it.
 Numbers are written as numbers: the dashboard computed them, and ``-3`` or ``-0.25`` is a
 negative number a spreadsheet reads as one (not a formula), so they keep summing. Only ints,
 floats and Decimals count as numbers; text that happens to look like one ("-3" from an event)
-is text and is escaped.
+is text and is escaped. Floats (rates, as fractions) are rounded to FLOAT_DIGITS places: a
+hundredth of a percent, not ``0.6666666666666666``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+FLOAT_DIGITS = 4
 
 
 def spreadsheet_cell(value: Any) -> Any:
@@ -26,7 +28,9 @@ def spreadsheet_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, float):
+        return round(value, FLOAT_DIGITS)
+    if isinstance(value, int | Decimal):
         return value
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text

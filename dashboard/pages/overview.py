@@ -112,7 +112,12 @@ def _series_chart(filters: Filters, points: list[SeriesPoint]) -> Chart:
     return Chart(
         "series",
         "Events over time",
-        series_figure(points, metrics=SERIES_METRICS, starts=filters.interval_starts()),
+        series_figure(
+            points,
+            metrics=SERIES_METRICS,
+            starts=filters.interval_starts(),
+            unfinished=filters.unfinished_interval(),
+        ),
         "series",
         note="Unique deliveries per metric in each interval; the CSV adds every event.",
     )

@@ -11,6 +11,9 @@ from dashboard.selectors import SeriesPoint
 
 # The metrics drawn over time (the CSV has every metric).
 SERIES_METRICS = ("sent", "delivered", "opened", "clicked", "converted", "bounced", "unsubscribed")
+# The metrics with a human share (machine opens and clicks are told apart); for the others a
+# human count does not apply, and the CSV leaves it empty rather than writing 0.
+HUMAN_METRICS = frozenset({"opened", "clicked"})
 
 
 def series_dataset(points: Sequence[SeriesPoint]) -> Dataset:
@@ -19,7 +22,13 @@ def series_dataset(points: Sequence[SeriesPoint]) -> Dataset:
         "series",
         ["interval_start", "metric", "unique_deliveries", "events", "human_deliveries"],
         [
-            (p.start.isoformat(), p.metric, p.deliveries, p.events, p.human_deliveries)
+            (
+                p.start.isoformat(),
+                p.metric,
+                p.deliveries,
+                p.events,
+                p.human_deliveries if p.metric in HUMAN_METRICS else None,
+            )
             for p in points
         ],
     )

@@ -71,7 +71,7 @@ def test_campaigns_csv(admin) -> None:
     header, *rows = download(admin, "/campaigns/?download=campaigns")
     assert header[:6] == ["kind", "id", "label", "channels", "sent", "delivered"]
     assert rows[0][:6] == ["campaign", "7", "Welcome aboard", "email in_app", "4", "2"]
-    assert float(rows[0][header.index("open_rate")]) == pytest.approx(2 / 3)
+    assert rows[0][header.index("open_rate")] == "0.6667"  # 2/3, to a hundredth of a percent
     assert rows[1][header.index("open_rate")] == ""
 
 
@@ -117,6 +117,12 @@ def test_campaign_page(admin) -> None:
     opened = [row for row in series[1:] if row[1] == "opened"]
     # d1's two opens and d4's open: 2 unique deliveries, 3 events, on one day.
     assert [(row[2], row[3]) for row in opened] == [("2", "3")]
+    # A human count exists for opens and clicks only: empty for the rest, never a false 0.
+    assert series[0][4] == "human_deliveries"
+    assert {row[1] for row in series[1:] if row[4] == ""} == {
+        row[1] for row in series[1:] if row[1] not in ("opened", "clicked")
+    }
+    assert all(row[4] != "" for row in series[1:] if row[1] in ("opened", "clicked"))
 
 
 def test_campaign_page_without_activity_in_the_period(admin) -> None:
@@ -252,3 +258,23 @@ def test_a_chosen_period_compares_only_when_the_message_already_existed(admin) -
     empty = admin.get("/campaigns/broadcast/31/?period=30d")
     assert "No activity in the last 30 days" in empty.content.decode()
     assert "-100" not in empty.content.decode()
+
+
+def test_quiet_days_are_zero_and_the_day_going_on_is_drawn_as_partial(admin) -> None:
+    old_broadcast()
+    # Its lifetime is three days: opens on the first and the last, none between.
+    figure = admin.get("/campaigns/broadcast/31/").context["page"].charts["series"].figure
+    opened = next(trace for trace in figure["data"] if trace["name"] == "Opened")
+    assert list(opened["y"]) == [1, 0, 1]
+    assert not any("so far" in trace["name"] for trace in figure["data"])  # all of it is past
+
+    ingest_sample()  # campaign 7, active now
+    response = admin.get("/campaigns/campaign/7/?period=7d")
+    figure = response.context["page"].charts["series"].figure
+    today = response.context["filters"].unfinished_interval()
+    assert today is not None
+    sent = next(trace for trace in figure["data"] if trace["name"] == "Sent")
+    so_far = next(trace for trace in figure["data"] if trace["name"] == "Sent (so far)")
+    assert today.isoformat() not in sent["x"]
+    assert list(so_far["x"])[-1] == today.isoformat() and so_far["line"]["dash"] == "dot"
+    assert next(iter(so_far["x"])) == list(sent["x"])[-1]  # it continues the line

@@ -198,7 +198,8 @@ def test_channel_page_funnel_tiles_and_failures(admin) -> None:
     failures_csv = download(admin, "/channels/email/?period=7d&download=failure_messages")
     assert failures_csv == [["metric", "message", "events"], ["bounced", "550 no such user", "1"]]
     funnel_csv = download(admin, "/channels/email/?period=7d&download=funnel")
-    assert funnel_csv[1:3] == [["sent", "3", "1.0"], ["delivered", "2", "0.6666666666666666"]]
+    # Shares rounded to four places (a hundredth of a percent), not 0.6666666666666666.
+    assert funnel_csv[1:3] == [["sent", "3", "1.0"], ["delivered", "2", "0.6667"]]
 
 
 def test_channel_page_ignores_a_channel_in_the_query(admin) -> None:
@@ -274,3 +275,27 @@ def test_pinned_number_of_queries(admin, django_assert_num_queries) -> None:
 # the filter bar's parents and sources + backlog.
 QUERIES_CHANNELS = 9
 QUERIES_CHANNEL = 11
+
+
+def test_unsubscribes_are_opt_outs_not_failures(admin) -> None:
+    ingest_sample()
+    ingest(event("Email Unsubscribed", "m1u", 90, "d1"))
+    summaries_catch_up()
+    response = admin.get("/channels/email/?period=7d")
+    groups = {row["metric"]: row["group"] for row in response.context["failure_rows"]}
+    assert groups["bounced"] == "Failures" and groups["unsubscribed"] == "Opt-outs"
+    assert [g for g in groups.values()] == sorted(groups.values())  # failures, then opt-outs
+    unsubscribed = rows_by(response.context["failure_rows"], "metric")["unsubscribed"]
+    assert unsubscribed["deliveries"] == 1 and unsubscribed["rate"] == pytest.approx(1 / 2)
+    failures_chart = response.context["page"].charts["failures"].figure
+    assert "Unsubscribed" not in {trace["name"] for trace in failures_chart["data"]}
+    assert '<th colspan="4" scope="rowgroup">Opt-outs</th>' in response.content.decode()
+
+
+def test_a_delivery_rate_near_100_percent_has_an_axis_of_its_own(admin) -> None:
+    ingest_sample()
+    figure = admin.get("/channels/email/?period=7d").context["page"].charts["rates"].figure
+    axes = {trace["name"]: trace.get("yaxis", "y") for trace in figure["data"]}
+    assert axes.pop("Delivery rate (right axis)") == "y2"
+    assert set(axes.values()) == {"y"} and "Open rate" in axes
+    assert figure["layout"]["yaxis2"]["side"] == "right"
