@@ -252,30 +252,6 @@ def person_deliveries(person_id: str, *, limit: int = 500) -> list[dict[str, Any
     )
 
 
-def deliveries_reaching(
-    filters: Filters, metric_column: str, *, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Deliveries created in the period (and matching the filters) that reached a metric,
-    newest first: the list behind a funnel step."""
-    assert metric_column in {ft.column for ft in FIRST_TIMES} | {"created_at"}
-    clauses = ["created_at >= %s", "created_at < %s", f"{metric_column} IS NOT NULL"]
-    params: list[Any] = [filters.start, filters.end]
-    if filters.channel:
-        clauses.append("channel = %s")
-        params.append(filters.channel)
-    if filters.parent_kind is not None:
-        clauses += ["parent_kind = %s", "parent_id = %s"]
-        params += [filters.parent_kind, filters.parent_id]
-    if filters.source_id is not None:
-        clauses.append("source_id = %s")
-        params.append(filters.source_id)
-    return _dicts(
-        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE {' AND '.join(clauses)} "
-        "ORDER BY created_at DESC, delivery_id LIMIT %s",
-        [*params, limit],
-    )
-
-
 def delivery_summary(delivery_id: str) -> dict[str, Any] | None:
     rows = _dicts(
         f"SELECT {_SUMMARY_LIST_COLUMNS}, source_id, opens, machine_opens, clicks, "

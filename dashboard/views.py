@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -23,7 +24,7 @@ from dashboard.pages.campaign import campaign_detail, campaign_page
 from dashboard.pages.campaigns import campaigns_page
 from dashboard.pages.channel import channel_page
 from dashboard.pages.channels import channels_page
-from dashboard.pages.deliveries import deliveries_page
+from dashboard.pages.deliveries import deliveries_export, deliveries_page
 from dashboard.pages.delivery import delivery_page
 from dashboard.pages.filter_bar import filter_options
 from dashboard.pages.overview import overview_page
@@ -33,7 +34,7 @@ from metrics_source.access.audit import audit_record
 from metrics_source.access.models import AuditAction
 from metrics_source.access.permissions import EXPORT_CSV, VIEW_DASHBOARD, VIEW_PERSONAL_DATA
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def no_access(request: HttpRequest, needs: str) -> HttpResponse:
@@ -51,7 +52,8 @@ def dashboard_view(*, needs: str) -> Callable[[View], View]:
         @login_required
         @never_cache  # Cache-Control: no-store: pages and CSVs hold personal data
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response: HttpResponseBase
             if not request.user.has_perm(needs):
                 response = no_access(request, needs)
             elif request.GET.get("download") and not request.user.has_perm(EXPORT_CSV):
@@ -64,6 +66,16 @@ def dashboard_view(*, needs: str) -> Callable[[View], View]:
         return wrapped
 
     return decorate
+
+
+def audit_download(request: HttpRequest, table: str) -> None:
+    audit_record(
+        action=AuditAction.CSV_EXPORT,
+        request=request,
+        target_type="page",
+        target_id=request.path,
+        detail={"table": table, "query": request.GET.urlencode()},
+    )
 
 
 def render_page(
@@ -79,13 +91,7 @@ def render_page(
     if download := request.GET.get("download"):
         if download not in page.datasets:
             raise Http404("no such table on this page")
-        audit_record(
-            action=AuditAction.CSV_EXPORT,
-            request=request,
-            target_type="page",
-            target_id=request.path,
-            detail={"table": download, "query": request.GET.urlencode()},
-        )
+        audit_download(request, download)
         return csv_response(page.datasets[download], filename=filename)
     page.link_downloads(filters, **extra_query)
     context = {
@@ -148,10 +154,20 @@ def campaign(request: HttpRequest, kind: str, parent_id: int) -> HttpResponse:
 
 
 @dashboard_view(needs=VIEW_PERSONAL_DATA)
-def deliveries(request: HttpRequest) -> HttpResponse:
+def deliveries(request: HttpRequest) -> HttpResponseBase:
     filters = filters_from_query(request.GET)
     extra = {key: request.GET[key] for key in ("q", "reached") if request.GET.get(key)}
-    page = deliveries_page(filters, text=extra.get("q"), reached=extra.get("reached"))
+    if request.GET.get("download") == "deliveries" and not extra.get("q"):
+        # Every row of the list, not only the page shown: streamed from the database.
+        audit_download(request, "deliveries")
+        return deliveries_export(filters, reached=extra.get("reached"))
+    number = request.GET.get("page", "1")
+    page = deliveries_page(
+        filters,
+        text=extra.get("q"),
+        reached=extra.get("reached"),
+        page_number=int(number) if number.isdigit() and len(number) < 9 else 1,
+    )
     return render_page(
         request,
         "dashboard/deliveries.html",

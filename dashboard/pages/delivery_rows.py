@@ -89,7 +89,12 @@ def _list_row(row: dict[str, Any], labels: ParentLabels) -> dict[str, Any]:
 
 
 def list_dataset(name: str, rows: list[dict[str, Any]]) -> Dataset:
-    return Dataset(name, LIST_COLUMNS, [[_cell(row, c) for c in LIST_COLUMNS] for row in rows])
+    return Dataset(name, LIST_COLUMNS, [list_cells(row) for row in rows])
+
+
+def list_cells(row: dict[str, Any]) -> list[Any]:
+    """A shown row's cells in LIST_COLUMNS order, as the CSV writes them."""
+    return [_cell(row, column) for column in LIST_COLUMNS]
 
 
 def _cell(row: dict[str, Any], column: str) -> Any:
