@@ -15,7 +15,7 @@ from django.utils import timezone
 from dashboard import delivery_selectors, selectors
 from dashboard.charts.timeline import delivery_timeline_figure
 from dashboard.filters import channel_label
-from dashboard.pages.delivery_facts import facts_from_events, is_machine
+from dashboard.pages.delivery_facts import facts_from_events, is_machine, is_test
 from dashboard.pages.delivery_rows import (
     FIRST_TIME_COLUMNS,
     METRIC_TONES,
@@ -51,6 +51,7 @@ def delivery_page(delivery_id: str) -> Page:
 
     shown = [_event_row(event, sent) for event in events]
     page.context["events"] = shown
+    page.context["test_events"] = sum(1 for event in shown if event["test"])
     page.context["events_limited"] = len(events) >= EVENTS_LIMIT
     page.context["forwarding"] = _forwarding(events)
     page.context["destination_add_url"] = reverse("admin:metrics_source_destination_add")
@@ -104,6 +105,7 @@ def _event_row(event: dict[str, Any], sent: Any) -> dict[str, Any]:
         **event,
         "since": since(event["timestamp"], sent),
         "machine": is_machine(event["properties"]),
+        "test": is_test(event["properties"]),
         "tone": METRIC_TONES.get(event["metric"], ""),
         "json": pretty_json(event["raw"]),
     }

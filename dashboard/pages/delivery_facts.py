@@ -75,6 +75,12 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def is_test(properties: Any) -> bool:
+    """An event marked as a test (``"test": true``), which the summaries leave out, as the
+    rollup reads the mark (metrics_source/summaries/chunk_statement.TEST_EVENT_SQL)."""
+    return as_dict(properties).get("test") in (True, "true")
+
+
 def is_machine(properties: Any) -> bool:
     """Prefetched or proxied opens and machine clicks, as the rollup tells them apart."""
     properties = as_dict(properties)

@@ -41,6 +41,11 @@ _MACHINE_SQL = (
     "OR e.properties->>'machine' = 'true', false)"
 )
 
+# An event marked as a test: ``"test": true`` in its properties, as the forwarding's "Send a
+# test event" sends it (metrics_source/forwarding/probe.py), so a metrics-source receiving
+# another's test events leaves them out of its numbers too.
+TEST_EVENT_SQL = "COALESCE(e.properties->>'test' = 'true', false)"
+
 # The chunk: events claimed from the queue, with what the summaries need derived once.
 _CHUNK_CTES = f"""
 -- Queue rows in order, each holding the ids one ingest statement stored, until they hold the
@@ -68,6 +73,9 @@ SELECT e.id, COALESCE(e.source_id, 0) AS source_id, e.channel, e.metric, e.times
 FROM {EVENTS} e
 -- = ANY(ARRAY(...)): primary-key lookups, never a scan of the events table.
 WHERE e.id = ANY(ARRAY(SELECT unnest(event_ids) FROM claimed))
+  -- Test events ("Send a test event" marks its own) are stored and shown on their delivery's
+  -- timeline, but no summary counts them: every chart leaves them out.
+  AND NOT {TEST_EVENT_SQL}
 )"""
 
 

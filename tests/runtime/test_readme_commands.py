@@ -195,6 +195,7 @@ COMMANDS: dict[str, Check] = {
     ),
     "docker compose exec web python manage.py createsuperuser": Check("docker"),
     "docker compose exec web python manage.py secrets_reencrypt": Check("docker"),
+    ".venv/bin/python manage.py summaries_rebuild": run(),
     # Performance
     ".venv/bin/python bench/ingest.py": run(append=SMALL_BENCH),
     ".venv/bin/python bench/ingest.py --no-rollup": help_(),
