@@ -7,6 +7,8 @@ from metrics_source.ingest.api import api
 
 # API paths answer a 400 that Django raises itself (a Host not in ALLOWED_HOSTS) in JSON too.
 handler400 = "metrics_source.runtime.error_views.bad_request"
+# A 404 is JSON for API clients and the site's page, with its navigation, for people.
+handler404 = "metrics_source.runtime.error_views.not_found"
 # With the database unavailable, a 503 page (or JSON) with Retry-After instead of a bare 500.
 handler500 = "metrics_source.runtime.error_views.server_error"
 

@@ -61,6 +61,18 @@ def api_host_refused(request: HttpRequest, response: HttpResponse) -> HttpRespon
     return response
 
 
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A 404: JSON naming the path for API clients, the site's page (with its navigation)
+    for people."""
+    if request.path.startswith(API_PREFIXES):
+        return HttpResponse(
+            orjson.dumps({"error": f"no such endpoint: {request.method} {request.path[:200]}"}),
+            status=404,
+            content_type="application/json",
+        )
+    return defaults.page_not_found(request, exception)
+
+
 def database_unavailable(request: HttpRequest) -> HttpResponse:
     """503 with Retry-After: a page for people, JSON for API clients. Nothing of the error is
     shown (its text names the server, and may hold the database URL)."""
