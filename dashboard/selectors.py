@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection
 
+from dashboard.failure_text import normalised_sql
 from dashboard.filters import Filters
 from dashboard.moments import shown_moment
 from dashboard.rates import MetricTotal, Totals
@@ -206,11 +207,12 @@ def totals_by_action(filters: Filters) -> list[dict[str, Any]]:
 
 
 def failure_messages(filters: Filters, *, limit: int = 10) -> list[dict[str, Any]]:
-    """The most frequent failure messages, with their metric and channel."""
+    """The most frequent failure messages, with their metric and channel; messages that
+    differ only in an address, id or number are one (dashboard/failure_text.py)."""
     where, params = _where(filters, basis=False)
     return _dicts(
-        f"SELECT channel, metric, message, sum(events) AS events FROM {FAILURES} "
-        f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 3 LIMIT %s",
+        f"SELECT channel, metric, {normalised_sql('message')} AS message, sum(events) AS events "
+        f"FROM {FAILURES} WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 3 LIMIT %s",
         [*params, limit],
     )
 

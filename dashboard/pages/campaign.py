@@ -25,7 +25,12 @@ from dashboard.pages.funnels import (
 )
 from dashboard.pages.page import Chart, Dataset, Page
 from dashboard.pages.series import SERIES_METRICS, series_dataset
-from dashboard.pages.tables import failure_message_rows, rate_cells
+from dashboard.pages.tables import (
+    FAILURE_MESSAGE_COLUMNS,
+    failure_message_cells,
+    failure_message_rows,
+    rate_cells,
+)
 from dashboard.pages.tiles import kpi_tiles
 from dashboard.pages.totals import raw
 from dashboard.rates import NO_DELIVERED_STEP, MetricTotal, Totals, channel_has, rates_for
@@ -247,7 +252,7 @@ def _add_failure_messages(page: Page, scoped: Filters) -> None:
     page.add_dataset(
         Dataset(
             "failure_messages",
-            ["channel", "metric", "message", "events"],
-            [(m["channel"], m["metric"], m["message"], m["events"]) for m in messages],
+            FAILURE_MESSAGE_COLUMNS,
+            [failure_message_cells(m) for m in messages],
         )
     )

@@ -18,7 +18,12 @@ from dashboard.pages.formatting import count_change, number, percent
 from dashboard.pages.funnels import funnel_steps
 from dashboard.pages.page import Chart, Dataset, Page, Tile
 from dashboard.pages.series import rates_over_time
-from dashboard.pages.tables import TABLE_RATES, failure_message_rows
+from dashboard.pages.tables import (
+    FAILURE_MESSAGE_COLUMNS,
+    TABLE_RATES,
+    failure_message_cells,
+    failure_message_rows,
+)
 from dashboard.pages.tiles import kpi_tiles
 from dashboard.pages.totals import event_count, possible_rates, raw, unique
 from dashboard.rates import NO_DELIVERED_STEP, RATE_BY_KEY, MetricTotal, Totals, channel_has
@@ -219,8 +224,8 @@ def _add_failure_messages(page: Page, scoped: Filters) -> None:
     page.add_dataset(
         Dataset(
             "failure_messages",
-            ["metric", "message", "events"],
-            [(row["metric"], row["message"], row["events"]) for row in messages],
+            FAILURE_MESSAGE_COLUMNS,
+            [failure_message_cells(row) for row in messages],
         )
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from dashboard.failure_text import smtp_class
 from dashboard.filters import Filters, channel_label
 from dashboard.pages.formatting import number, percent
 from dashboard.pages.totals import unique
@@ -43,14 +44,32 @@ def sending_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in rows if row["channel"] != "subscription" and row["sent"]]
 
 
+# How the SMTP class reads in the tables.
+SMTP_CLASS_LABELS = {"hard": "Hard", "soft": "Soft"}
+# The failure messages' CSV columns.
+FAILURE_MESSAGE_COLUMNS = ["channel", "metric", "message", "smtp_class", "smtp_code", "events"]
+
+
 def failure_message_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The most frequent failure messages, with their kind and channel named."""
-    return [
-        {
-            **row,
-            "metric_label": row["metric"].replace("_", " ").capitalize(),
-            "channel_label": channel_label(row["channel"]),
-            "events_text": number(int(row["events"])),
-        }
-        for row in rows
-    ]
+    """The most frequent failure messages, with their kind, channel and SMTP class named."""
+    shown = []
+    for row in rows:
+        kind, code = smtp_class(row["message"] or "")
+        shown.append(
+            {
+                **row,
+                "metric_label": row["metric"].replace("_", " ").capitalize(),
+                "channel_label": channel_label(row["channel"]),
+                "events_text": number(int(row["events"])),
+                "smtp_class": kind,
+                "smtp_code": code,
+                "smtp_label": f"{SMTP_CLASS_LABELS[kind]} · {code}" if kind else "",
+            }
+        )
+    return shown
+
+
+def failure_message_cells(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A failure message's CSV row; an SMTP class that does not apply is empty."""
+    *texts, _events = FAILURE_MESSAGE_COLUMNS
+    return (*(row[column] or None for column in texts), row["events"])

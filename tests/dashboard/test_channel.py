@@ -196,7 +196,10 @@ def test_channel_page_funnel_tiles_and_failures(admin) -> None:
     row = dict(zip(rates.columns, rates.rows[0], strict=True))
     assert row["open_rate"] == pytest.approx(0.5) and row["bounce_rate"] == pytest.approx(1 / 3)
     failures_csv = download(admin, "/channels/email/?period=7d&download=failure_messages")
-    assert failures_csv == [["metric", "message", "events"], ["bounced", "550 no such user", "1"]]
+    assert failures_csv == [
+        ["channel", "metric", "message", "smtp_class", "smtp_code", "events"],
+        ["email", "bounced", "550 no such user", "hard", "550", "1"],
+    ]
     funnel_csv = download(admin, "/channels/email/?period=7d&download=funnel")
     # Shares rounded to four places (a hundredth of a percent), not 0.6666666666666666.
     assert funnel_csv[1:3] == [["sent", "3", "1.0"], ["delivered", "2", "0.6667"]]
@@ -299,3 +302,31 @@ def test_a_delivery_rate_near_100_percent_has_an_axis_of_its_own(admin) -> None:
     assert axes.pop("Delivery rate (right axis)") == "y2"
     assert set(axes.values()) == {"y"} and "Open rate" in axes
     assert figure["layout"]["yaxis2"]["side"] == "right"
+
+
+def test_failure_messages_group_by_reason_with_their_smtp_class(admin) -> None:
+    """The same bounce for different recipients is one row; hard (5.x.x) and soft (4.x.x)
+    bounces are told apart. Counted by hand: two recipients unknown, one mailbox full, one
+    push token (no SMTP status)."""
+    ingest(
+        event("Email Bounced", "f1", 10, "f-d1",
+              failure_message="550 5.1.1 <ann.lee42@example.com>: Recipient address rejected"),
+        event("Email Bounced", "f2", 11, "f-d2",
+              failure_message="550 5.1.1 <bo.kim7@mail.example.org>: Recipient address rejected"),
+        event("Email Bounced", "f3", 12, "f-d3",
+              failure_message="452 4.2.2 Mailbox full (id 0f8fad5b-d9cb-469f-a165-70867728950e)"),
+        event("Push Bounced", "f4", 13, "f-d4",
+              failure_message="Unregistered device token 8c2e1f0b9a7d4c6e5f3a2b1c0d9e8f7a"),
+    )  # fmt: skip
+    summaries_catch_up()
+    email = admin.get("/channels/email/?period=7d").context["failure_messages"]
+    rows = {row["message"]: row for row in email}
+    unknown = rows["550 5.1.1 <address>: Recipient address rejected"]
+    assert int(unknown["events"]) == 2
+    assert (unknown["smtp_class"], unknown["smtp_code"]) == ("hard", "5.1.1")
+    full = rows["452 4.2.2 Mailbox full (id <id>)"]
+    assert (full["smtp_class"], full["smtp_code"]) == ("soft", "4.2.2")
+    push = admin.get("/channels/push/?period=7d").context["failure_messages"]
+    assert [(row["message"], row["smtp_class"]) for row in push] == [
+        ("Unregistered device token <id>", "")
+    ]
