@@ -234,14 +234,29 @@ _SUMMARY_LIST_COLUMNS = (
 )
 
 
+# A prefix shorter than this matches too much to be meant as one.
+MIN_PREFIX = 4
+
+
+def _like_prefix(text: str) -> str:
+    """``text%`` for LIKE, with LIKE's own characters in ``text`` taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def deliveries_matching(text: str, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Deliveries whose id, person id or recipient (email) is exactly ``text``; newest first."""
+    """Deliveries whose id or person id is ``text`` or starts with it (from MIN_PREFIX
+    characters), or whose recipient (an email) is ``text`` in any case; newest first. Each
+    condition has its index (summary_delivery_prefix, summary_person_prefix,
+    summary_recipient_lower)."""
+    pattern = _like_prefix(text)
+    if len(text) < MIN_PREFIX:
+        pattern = pattern.removesuffix("%")  # the value itself only
     return _dicts(
-        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE delivery_id = %s "
-        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE person_id = %s "
-        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE recipient = %s "
+        f"SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE delivery_id LIKE %s "
+        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE person_id LIKE %s "
+        f"UNION SELECT {_SUMMARY_LIST_COLUMNS} FROM {SUMMARY} WHERE lower(recipient) = lower(%s) "
         "ORDER BY created_at DESC, delivery_id LIMIT %s",
-        [text, text, text, limit],
+        [pattern, pattern, text, limit],
     )
 
 

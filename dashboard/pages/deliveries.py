@@ -98,9 +98,10 @@ def _search(text: str) -> Listing:
     """Deliveries whose id, person id or email is exactly the text."""
     rows = selectors.deliveries_matching(text, limit=LIST_LIMIT)
     caption = (
-        f"Deliveries whose id, person id or email is exactly “{text}”"
+        f"Deliveries whose id or person id starts with “{text}”, or whose email is “{text}” "
+        "(in any case)"
         if rows
-        else f"No delivery, person or email is exactly “{text}”."
+        else f"No delivery or person id starts with “{text}”, and no email is “{text}”."
     )
     return rows, {"mode": "search", "caption": caption}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class SummaryQueue(models.Model):
@@ -74,7 +75,19 @@ class DeliverySummary(models.Model):
         db_table = "delivery_summary"
         indexes = [
             models.Index(fields=["person_id", "created_at"], name="summary_person"),
-            models.Index(fields=["recipient", "created_at"], name="summary_recipient"),
+            # Email addresses are searched in any case: the index holds them lower-cased.
+            models.Index(Lower("recipient"), "created_at", name="summary_recipient_lower"),
+            # Delivery and person ids are searched by prefix (LIKE 'abc%' needs these).
+            models.Index(
+                fields=["delivery_id"],
+                name="summary_delivery_prefix",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["person_id"],
+                name="summary_person_prefix",
+                opclasses=["varchar_pattern_ops"],
+            ),
             models.Index(fields=["parent_kind", "parent_id", "created_at"], name="summary_parent"),
             models.Index(fields=["channel", "created_at"], name="summary_channel"),
         ]

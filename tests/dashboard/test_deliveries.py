@@ -132,7 +132,12 @@ def csv_rows(response) -> list[dict[str, str]]:
         ("p-1", [ODD_ID, "d-2", "d-old"]),  # every delivery of the person, newest first
         ("ann@example.com", [ODD_ID, "d-2"]),
         ("  d-3 ", ["d-3"]),  # surrounding spaces are no part of an id
-        ("ann", []),  # exact match only
+        ("ann", []),  # an email matches whole, never by prefix
+        ("ANN@Example.COM", [ODD_ID, "d-2"]),  # in any case
+        (ODD_ID[:5], [ODD_ID]),  # a delivery id from its first characters
+        ("d-ol", ["d-old"]),
+        ("p-", []),  # under four characters: the whole id only
+        ("d-_ld", []),  # LIKE's wildcards are literal characters
     ],
 )
 def test_search_by_delivery_person_or_email(admin, deliveries, text, expected):
@@ -181,7 +186,7 @@ def test_funnel_step_lists_exactly_its_deliveries(admin, deliveries, params, exp
 def test_recent_deliveries_without_search_or_step(admin, deliveries):
     response = admin.get(reverse("dashboard:deliveries"))
     assert listed(response) == ["d-mach", ODD_ID, "d-2", "d-3"]
-    assert b"Search matches exactly one of" in response.content
+    assert b"from its first four characters on" in response.content
     statuses = [row["status"] for row in response.context["rows"]]
     assert statuses == ["opened", "clicked", "bounced", "delivered"]
     assert '<span class="pill bad">bounced</span>' in response.content.decode()
