@@ -413,3 +413,30 @@ def test_overview_says_when_the_charts_are_behind(
     expect(notice).to_contain_text(f"The charts are behind: {result.stored} stored events")
     expect(notice).to_contain_text("10 minutes ago")
     check_page(page, "overview-behind")
+
+
+def test_sorting_and_filters_work_from_the_keyboard(
+    logged_in_page: Page, live_server, demo: Demo
+) -> None:
+    page = logged_in_page
+    open_page(page, "/channels/")
+    header = page.locator("table.sortable th").nth(1)
+    button = header.locator("button.sort")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    page.keyboard.press("Enter")
+    expect(header).to_have_attribute("aria-sort", "descending")
+    assert page.locator("table.sortable th[aria-sort]").count() == 1
+
+    # An arrow key on a closed menu moves the choice without reloading; Enter applies it.
+    before = page.url
+    interval = page.locator("select[name=interval]")
+    interval.focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(300)
+    assert page.url == before
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "interval=" in page.url
+    assert_clean(page)

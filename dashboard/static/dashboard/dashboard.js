@@ -38,9 +38,25 @@
     }
     showCustom();
     form.querySelectorAll("select").forEach(function (select) {
+      // An arrow key on a closed menu changes its value at once: a keyboard user going
+      // through the choices must not reload the page on each. Those changes wait for Enter
+      // (or for the menu to lose focus); a pick with the pointer applies at once.
+      var byKeyboard = false, pending = false;
+      select.addEventListener("keydown", function (event) {
+        byKeyboard = event.key !== "Enter" && event.key !== "Tab";
+        if (event.key === "Enter" && pending) {
+          event.preventDefault();
+          submitClean(form);
+        }
+      });
+      select.addEventListener("mousedown", function () { byKeyboard = false; });
+      select.addEventListener("blur", function () {
+        if (pending) { submitClean(form); }
+      });
       select.addEventListener("change", function () {
         showCustom();
         if (select.name === "period" && select.value === "custom") { return; }
+        if (byKeyboard) { pending = true; return; }
         submitClean(form);
       });
     });
@@ -63,15 +79,26 @@
     window.location.assign(form.getAttribute("action") + (query ? "?" + query : ""));
   }
 
+  // Each header of a sortable table becomes a button (reachable and pressed with the
+  // keyboard), and its th says how the table is sorted (aria-sort, read by screen readers).
   function wireSortableTables() {
     document.querySelectorAll("table.sortable").forEach(function (table) {
       table.querySelectorAll("th").forEach(function (th, index) {
-        th.addEventListener("click", function () {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "sort";
+        while (th.firstChild) { button.appendChild(th.firstChild); }
+        th.appendChild(button);
+        button.addEventListener("click", function () {
           var body = table.tBodies[0];
           var rows = Array.prototype.slice.call(body.rows);
           var ascending = th.dataset.order !== "asc";
-          table.querySelectorAll("th").forEach(function (other) { delete other.dataset.order; });
+          table.querySelectorAll("th").forEach(function (other) {
+            delete other.dataset.order;
+            other.removeAttribute("aria-sort");
+          });
           th.dataset.order = ascending ? "asc" : "desc";
+          th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
           rows.sort(function (a, b) {
             var x = a.cells[index].dataset.value || a.cells[index].textContent.trim();
             var y = b.cells[index].dataset.value || b.cells[index].textContent.trim();
