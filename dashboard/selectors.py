@@ -24,6 +24,7 @@ from metrics_source.models import (
     Event,
     FailureCount,
     LinkCount,
+    MessageName,
     MessageParent,
     MetricCount,
     Source,
@@ -36,6 +37,7 @@ ACTIONS = ActionCount._meta.db_table
 FAILURES = FailureCount._meta.db_table
 LINKS = LinkCount._meta.db_table
 PARENTS = MessageParent._meta.db_table
+NAMES = MessageName._meta.db_table
 SUMMARY = DeliverySummary._meta.db_table
 EVENTS = Event._meta.db_table
 LEDGER = Delivery._meta.db_table
@@ -154,23 +156,43 @@ def series_and_totals(filters: Filters) -> tuple[list[SeriesPoint], dict[str, To
     return points, totals
 
 
+# A parent's label: the name people gave it (metrics_source.naming), else its first subject.
+_PARENT_COLUMNS = (
+    "p.parent_kind, p.parent_id, COALESCE(n.name, p.label) AS label, p.channels, "
+    "p.first_seen, p.last_seen"
+)
+_PARENT_NAMES = (
+    f"{PARENTS} p LEFT JOIN {NAMES} n ON n.kind = p.parent_kind AND n.object_id = p.parent_id"
+)
+
+
 def parents(*, kinds: tuple[str, ...] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
     """Every campaign, broadcast, newsletter and transactional message seen."""
-    sql = f"SELECT parent_kind, parent_id, label, channels, first_seen, last_seen FROM {PARENTS}"
+    sql = f"SELECT {_PARENT_COLUMNS} FROM {_PARENT_NAMES}"
     params: list[Any] = []
     if kinds:
-        sql += " WHERE parent_kind = ANY(%s)"
+        sql += " WHERE p.parent_kind = ANY(%s)"
         params.append(list(kinds))
     return {(row["parent_kind"], row["parent_id"]): row for row in _dicts(sql, params)}
 
 
 def parent_detail(kind: str, parent_id: int) -> dict[str, Any] | None:
     rows = _dicts(
-        f"SELECT parent_kind, parent_id, label, channels, first_seen, last_seen FROM {PARENTS} "
-        "WHERE parent_kind = %s AND parent_id = %s",
+        f"SELECT {_PARENT_COLUMNS} FROM {_PARENT_NAMES} "
+        "WHERE p.parent_kind = %s AND p.parent_id = %s",
         [kind, parent_id],
     )
     return rows[0] if rows else None
+
+
+def names_of(kind: str, ids: list[int]) -> dict[int, str]:
+    """The names people gave to these ids of one kind (actions, journeys, ...)."""
+    if not ids:
+        return {}
+    return dict(
+        _rows(f"SELECT object_id, name FROM {NAMES} WHERE kind = %s AND object_id = ANY(%s)",
+              [kind, ids])
+    )  # fmt: skip
 
 
 def totals_by_action(filters: Filters) -> list[dict[str, Any]]:

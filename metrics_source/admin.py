@@ -8,5 +8,6 @@ imports this one."""
 from metrics_source.access import admin as access_admin
 from metrics_source.forwarding import admin as forwarding_admin
 from metrics_source.ingest import admin as ingest_admin
+from metrics_source.naming import admin as naming_admin
 
-__all__ = ["access_admin", "forwarding_admin", "ingest_admin"]
+__all__ = ["access_admin", "forwarding_admin", "ingest_admin", "naming_admin"]

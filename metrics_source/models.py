@@ -148,6 +148,7 @@ from metrics_source.forwarding.models import (  # noqa: E402
     DeliveryStatus,
     Destination,
 )
+from metrics_source.naming.models import MessageName, NameKind  # noqa: E402
 from metrics_source.summaries.models import (  # noqa: E402
     ActionCount,
     DeliverySummary,
@@ -171,8 +172,10 @@ __all__ = [
     "Event",
     "FailureCount",
     "LinkCount",
+    "MessageName",
     "MessageParent",
     "MetricCount",
+    "NameKind",
     "Source",
     "SummaryQueue",
 ]

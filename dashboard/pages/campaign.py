@@ -148,16 +148,19 @@ def _add_series(page: Page, points: list[SeriesPoint], scoped: Filters) -> None:
 
 
 def _add_actions(page: Page, scoped: Filters) -> None:
-    """The per-action counts, on the page's date basis."""
-    actions = [_action_row(row) for row in selectors.totals_by_action(scoped)]
+    """The per-action counts, on the page's date basis, with the names people gave them."""
+    rows = selectors.totals_by_action(scoped)
+    names = selectors.names_of("action", [r["action_id"] for r in rows if r["action_id"]])
+    actions = [_action_row(row, names.get(row["action_id"], "")) for row in rows]
     page.context["actions"] = actions
     page.add_dataset(
         Dataset(
             "actions",
-            ["action_id", "channel", *ACTION_METRICS, *ACTION_RATES],
+            ["action_id", "action_name", "channel", *ACTION_METRICS, *ACTION_RATES],
             [
                 (
                     a["action_id"],
+                    a["name"] or None,
                     a["channel"],
                     *(a[m] for m in ACTION_METRICS),
                     *(a["rates"][key] for key in ACTION_RATES),
@@ -169,13 +172,16 @@ def _add_actions(page: Page, scoped: Filters) -> None:
     page.add_chart(_actions_chart(actions[:CHARTED_ACTIONS]))
 
 
-def _action_row(row: dict[str, Any]) -> dict[str, Any]:
+def _action_row(row: dict[str, Any], name: str = "") -> dict[str, Any]:
     rates = rates_for(_action_totals(row))
     action = row["action_id"]
+    label = f"Action {action}" if action is not None else "No action"
+    shown = name or (str(action) if action is not None else "—")
     return {
         **row,
-        "label": f"Action {action}" if action is not None else "No action",
-        "axis_label": f"{action if action is not None else '—'} · {channel_label(row['channel'])}",
+        "name": name,
+        "label": f"{label} · {name}" if name else label,
+        "axis_label": f"{shown} · {channel_label(row['channel'])}",
         "channel_label": channel_label(row["channel"]),
         "counts": [_count_cell(row, metric) for metric in ACTION_METRICS],
         "rates": rates,

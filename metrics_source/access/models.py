@@ -38,6 +38,7 @@ class AuditAction(models.TextChoices):
     TEST_EVENT = "test_event", "Test event sent"
     CSV_EXPORT = "csv_export", "CSV downloaded"
     PERSON_VIEWED = "person_viewed", "Person page viewed"
+    NAMES_IMPORTED = "names_imported", "Names imported"
 
 
 class AuditEntry(models.Model):

@@ -25,7 +25,10 @@ _EVERYTHING = ("view", "add", "change", "delete")
 _VIEWER = {VIEW_DASHBOARD}
 # People and single deliveries: the pages, the stored events in the admin, CSVs.
 _ANALYST = (
-    _VIEWER | {VIEW_PERSONAL_DATA, EXPORT_CSV} | _model_permissions("metrics_source.event", "view")
+    _VIEWER
+    | {VIEW_PERSONAL_DATA, EXPORT_CSV}
+    | _model_permissions("metrics_source.event", "view")
+    | _model_permissions("metrics_source.messagename", "view")
 )
 # Forwarding: destinations and their actions (test event, pause, resume, replay need
 # "change"), the ledger (replaying a delivery needs "change" on it), replay jobs.
@@ -35,6 +38,8 @@ _OPERATOR = (
     | _model_permissions("metrics_source.delivery", "view", "change")
     | _model_permissions("metrics_source.deliveryattempt", "view")
     | _model_permissions("metrics_source.replayjob", "view")
+    # Names of campaigns, actions and journeys, one by one or from a CSV.
+    | _model_permissions("metrics_source.messagename", *_EVERYTHING)
 )
 # Sources and their keys, accounts and roles, the audit log.
 _ADMIN = (

@@ -42,6 +42,7 @@ CSV_ROLE = ANALYST
 # Admin model -> least role that sees its list.
 ADMIN_MODELS = {
     "metrics_source.event": ANALYST,
+    "metrics_source.messagename": ANALYST,
     "metrics_source.destination": OPERATOR,
     "metrics_source.delivery": OPERATOR,
     "metrics_source.deliveryattempt": OPERATOR,
@@ -68,6 +69,7 @@ ADMIN_ACTIONS = {
     ("metrics_source.destination", "replay_range"): OPERATOR,
     ("metrics_source.destination", "delete_selected"): OPERATOR,
     ("metrics_source.delivery", "replay"): OPERATOR,
+    ("metrics_source.messagename", "delete_selected"): OPERATOR,
     ("auth.user", "delete_selected"): ADMIN,
     ("auth.group", "delete_selected"): ADMIN,
     ("axes.accessattempt", "delete_selected"): ADMIN,
