@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection
 
-from dashboard.failure_text import normalised_sql
+from dashboard.failure_text import link_without_tracking_sql, normalised_sql
 from dashboard.filters import Filters
 from dashboard.moments import shown_moment
 from dashboard.rates import MetricTotal, Totals
@@ -240,10 +240,12 @@ def failure_messages(filters: Filters, *, limit: int = 10) -> list[dict[str, Any
 
 
 def top_links(filters: Filters, *, limit: int = 10) -> list[dict[str, Any]]:
-    """The most-clicked links (every click, and machine clicks apart)."""
+    """The most-clicked links (every click, and machine clicks apart), a link with and
+    without tracking parameters (utm_*, click ids) counted as one."""
     where, params = _where(filters, basis=False)
     return _dicts(
-        f"SELECT link, sum(clicks) AS clicks, sum(machine_clicks) AS machine_clicks "
+        f"SELECT {link_without_tracking_sql('link')} AS link, sum(clicks) AS clicks, "
+        f"sum(machine_clicks) AS machine_clicks "
         f"FROM {LINKS} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s",
         [*params, limit],
     )

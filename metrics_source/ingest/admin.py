@@ -423,6 +423,8 @@ def _moment_display(field: str) -> Any:
 
 def _shown(event: Event, name: str) -> bool:
     """Whether the event page shows this row: optional fields only when they hold a value."""
+    if name == "delivery_timeline":
+        return event.delivery_id is not None
     field = _MOMENT_FIELDS.get(name, name)
     return field not in _SHOWN_WHEN_SET or getattr(event, field) is not None
 
@@ -443,7 +445,9 @@ class EventAdmin(ReadOnlyAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_select_related = ["source"]
-    readonly_fields = ["properties_json", "context_json", "raw_json", *_MOMENT_FIELDS]
+    readonly_fields = [
+        "properties_json", "context_json", "raw_json", "delivery_timeline", *_MOMENT_FIELDS
+    ]  # fmt: skip
     fieldsets = [
         (
             None,
@@ -465,6 +469,7 @@ class EventAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     "delivery_id",
+                    "delivery_timeline",
                     "campaign_id",
                     "broadcast_id",
                     "newsletter_id",
@@ -505,10 +510,25 @@ class EventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="delivery id")
     def delivery(self, event: Event) -> SafeString | str:
-        # On one line like the message id: the full id in the tooltip and on the detail page.
+        # On one line like the message id: the full id in the tooltip and on the detail page;
+        # it opens the delivery's timeline on the dashboard.
         if not event.delivery_id:
             return "—"
-        return format_html('<span class="ms-id" title="{0}">{0}</span>', event.delivery_id)
+        return format_html(
+            '<a class="ms-id" href="{}" title="{}: its timeline">{}</a>',
+            reverse("dashboard:delivery", args=[event.delivery_id]),
+            event.delivery_id,
+            event.delivery_id,
+        )
+
+    @admin.display(description="timeline")
+    def delivery_timeline(self, event: Event) -> SafeString | str:
+        if not event.delivery_id:
+            return "—"
+        return format_html(
+            '<a href="{}">This delivery\'s events on the dashboard</a>',
+            reverse("dashboard:delivery", args=[event.delivery_id]),
+        )
 
     @admin.display(description="message id")
     def message_id_short(self, event: Event) -> SafeString:

@@ -278,3 +278,24 @@ def test_quiet_days_are_zero_and_the_day_going_on_is_drawn_as_partial(admin) -> 
     assert today.isoformat() not in sent["x"]
     assert list(so_far["x"])[-1] == today.isoformat() and so_far["line"]["dash"] == "dot"
     assert next(iter(so_far["x"])) == list(sent["x"])[-1]  # it continues the line
+
+
+def test_links_are_counted_without_their_tracking_parameters(admin) -> None:
+    """Clicks on one page with and without utm_* (or a click id) are one link; counted by
+    hand below."""
+    ingest_sample()
+    base = "https://example.com/spring?ref=mail"
+    ingest(
+        event("Email Link Clicked", "l1", 90, "d1", href=f"{base}&utm_source=cio&utm_medium=email"),
+        event("Email Link Clicked", "l2", 91, "d2", href=f"{base}&gclid=abc123#top"),
+        event("Email Link Clicked", "l3", 92, "d3", href=base),
+        event("Email Link Clicked", "l4", 93, "d3",
+              href="https://example.com/only?utm_campaign=spring"),
+    )  # fmt: skip
+    summaries_catch_up()
+    links = admin.get("/campaigns/campaign/7/?period=7d").context["links"]
+    counted = {link["link"]: link["clicks"] for link in links}
+    assert counted[base] == 2  # with utm_* and without
+    assert counted[f"{base}#top"] == 1  # the fragment is part of where it goes
+    assert counted["https://example.com/only"] == 1
+    assert not any("utm_" in link or "gclid" in link for link in counted)

@@ -276,3 +276,24 @@ def test_view_only_staff_cannot_run_the_destination_and_ledger_actions():
     assert not destination.attempts.exists()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DEAD
+
+
+def test_attempts_show_durations_and_times_readably(admin_client, settings):
+    """Not 3.7709329999415786 and "Dec. 4, 2026, 2:44 a.m.": milliseconds (seconds past ten)
+    and times to the second."""
+    from metrics_source.forwarding.models import AttemptOutcome, DeliveryAttempt
+    from metrics_source.forwarding.signing import new_secret
+
+    settings.FORWARDING_ALLOW_PRIVATE_NETWORKS = True
+    destination = destination_create(
+        name="durations", kind="webhook", url="http://127.0.0.1:9/hook", secret=new_secret()
+    )
+    started = datetime(2026, 12, 4, 2, 44, 7, tzinfo=UTC)
+    for duration in (3.7709329999415786, 12_345.6):
+        DeliveryAttempt.objects.create(
+            destination=destination, started_at=started, duration_ms=duration,
+            outcome=AttemptOutcome.DELIVERED, status_code=200,
+        )  # fmt: skip
+    page = admin_client.get("/admin/metrics_source/deliveryattempt/").content.decode()
+    assert "4 ms" in page and "12.3 s" in page and "3.7709" not in page
+    assert "2026-12-04 02:44:07" in page

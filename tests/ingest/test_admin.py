@@ -378,6 +378,10 @@ def test_event_detail_is_read_only_with_pretty_json(admin_client, events):
     assert 'name="user_id"' not in page
     assert "Campaign id" in page  # set on this event
     assert "Broadcast id" not in page  # empty ids are left out
+    # Its delivery's timeline on the dashboard is one click away, from the page and the list.
+    timeline = 'href="/deliveries/DLV-abc==/"'
+    assert timeline in page
+    assert timeline in admin_client.get(EVENTS).content.decode()
 
 
 @override_settings(TIME_ZONE="Europe/Paris")
