@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dashboard.filters import Filters
-from dashboard.selectors import _SUMMARY_LIST_COLUMNS, SUMMARY, _dicts, _rows
+from dashboard.selectors import _SUMMARY_LIST_COLUMNS, SUMMARY, _dicts, _rows, dimension_clauses
 from metrics_source.summaries.metrics import FIRST_TIMES, Basis
 
 # "created_at" lists the deliveries first seen in the period (the list with no step chosen).
@@ -33,17 +33,8 @@ def _where(filters: Filters, column: str) -> tuple[list[str], list[Any]]:
             "COALESCE(sent_at, created_at) < %s",
             f"{column} IS NOT NULL",
         ]
-    params: list[Any] = [filters.start, filters.end]
-    if filters.channel:
-        clauses.append("channel = %s")
-        params.append(filters.channel)
-    if filters.parent_kind is not None:
-        clauses += ["parent_kind = %s", "parent_id = %s"]
-        params += [filters.parent_kind, filters.parent_id]
-    if filters.source_id is not None:
-        clauses.append("source_id = %s")
-        params.append(filters.source_id)
-    return clauses, params
+    more, values = dimension_clauses(filters)
+    return clauses + more, [filters.start, filters.end, *values]
 
 
 def step_count(filters: Filters, column: str) -> int:

@@ -65,6 +65,23 @@ def _dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
         ]
 
 
+def dimension_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
+    """The filters' channel, parent and source as clauses (and their parameters) over any
+    table that has those columns: the counts and the delivery summaries."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.channel:
+        clauses.append("channel = %s")
+        params.append(filters.channel)
+    if filters.parent_kind is not None:
+        clauses += ["parent_kind = %s", "parent_id = %s"]
+        params += [filters.parent_kind, filters.parent_id]
+    if filters.source_id is not None:
+        clauses.append("source_id = %s")
+        params.append(filters.source_id)
+    return clauses, params
+
+
 def _where(
     filters: Filters, *, dimensions: bool = True, basis: bool = True
 ) -> tuple[str, list[Any]]:
@@ -75,15 +92,9 @@ def _where(
         clauses.append("basis = %s")
         params.append(filters.basis_value)
     if dimensions:
-        if filters.channel:
-            clauses.append("channel = %s")
-            params.append(filters.channel)
-        if filters.parent_kind is not None:
-            clauses += ["parent_kind = %s", "parent_id = %s"]
-            params += [filters.parent_kind, filters.parent_id]
-        if filters.source_id is not None:
-            clauses.append("source_id = %s")
-            params.append(filters.source_id)
+        more, values = dimension_clauses(filters)
+        clauses += more
+        params += values
     return " AND ".join(clauses), params
 
 
