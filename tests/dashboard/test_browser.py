@@ -440,3 +440,49 @@ def test_sorting_and_filters_work_from_the_keyboard(
         page.keyboard.press("Enter")
     assert "interval=" in page.url
     assert_clean(page)
+
+
+def test_each_chart_is_one_tab_stop(logged_in_page: Page, live_server, demo: Demo) -> None:
+    page = logged_in_page
+    open_page(page, "/")
+    charts = charts_rendered(page, at_least=3)
+    stops = page.evaluate(
+        """() => Array.from(document.querySelectorAll("[data-figure].rendered"), node => ({
+            self: node.tabIndex,
+            inner: Array.from(node.querySelectorAll("a, button, input, [tabindex]"))
+                .filter(el => el.tabIndex >= 0).length,
+        }))"""
+    )
+    assert len(stops) == charts.count()
+    assert all(stop["self"] == 0 and stop["inner"] == 0 for stop in stops), stops
+    # Tabbing from the first chart lands on the next chart's card (its CSV link), not inside.
+    first = page.locator("[data-figure].rendered").first
+    first.focus()
+    page.keyboard.press("Tab")
+    inside = page.evaluate(
+        "() => !!document.activeElement.closest('[data-figure]') && "
+        "document.activeElement.matches('[data-figure] *')"
+    )
+    assert not inside
+
+
+def test_on_a_touch_screen_no_toolbar_covers_a_chart(
+    browser, live_server, admin_user, demo: Demo
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", admin_user.get_username())
+        page.fill("#id_password", "password")
+        with page.expect_navigation():
+            page.click("input[type=submit]")
+        page.goto(f"{live_server.url}/channels/email/")
+        charts_rendered(page, at_least=1)
+        page.locator("[data-figure].rendered").first.tap()
+        assert page.locator(".modebar-container .modebar").count() == 0
+        screenshot(page, "dashboard-channel-email-touch-390")
+    finally:
+        context.close()

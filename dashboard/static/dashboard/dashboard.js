@@ -9,12 +9,22 @@
       var source = document.getElementById(node.dataset.figure);
       if (!source) { return; }
       var figure = JSON.parse(source.textContent);
+      // On a touch screen the toolbar would sit over the chart after the first tap; zoom and
+      // pan stay available with the fingers, and the card's CSV link remains.
+      var touch = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
       window.Plotly.newPlot(node, figure.data, figure.layout, {
         responsive: true,
         displaylogo: false,
+        displayModeBar: touch ? false : "hover",
         modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
       }).then(function () {
         node.classList.add("rendered");
+        // One tab stop per chart (the chart itself, named by its title), not one per toolbar
+        // button: a keyboard user passes a page of charts in as many presses.
+        node.tabIndex = 0;
+        node.querySelectorAll("a, button, [tabindex]").forEach(function (inner) {
+          inner.tabIndex = -1;
+        });
       });
       // A point that carries a URL drills down to it.
       node.on("plotly_click", function (event) {
