@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -56,3 +59,28 @@ def fresh_database(suffix: str, *, make_target: str) -> BenchDatabase:
     with psycopg.connect(psycopg_url(database.admin_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return database
+
+
+def migrated_env(database: BenchDatabase) -> dict[str, str]:
+    """The environment of the project's processes on the bench database, migrated."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(
+        os.environ, DATABASE_URL=database.url, DJANGO_SETTINGS_MODULE="metrics_source.settings"
+    )
+    env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
+    return env
+
+
+def source_auth(env: dict[str, str]) -> str:
+    """A new source's write key as the ``Authorization`` header an SDK sends."""
+    make_key = (
+        "from metrics_source.ingest.sources import source_create;"
+        "print(source_create(name='bench')[1])"
+    )
+    write_key = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", make_key],
+        cwd=Path(__file__).resolve().parent.parent, env=env, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()

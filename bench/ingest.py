@@ -50,7 +50,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
-from benchdb import fresh_database, psycopg_url, under_local_servers
+from benchdb import fresh_database, migrated_env, psycopg_url, source_auth, under_local_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL_EVENTS = [
@@ -500,18 +500,8 @@ def main() -> None:
 
     database = fresh_database("bench", make_target="bench")
     bench_url = database.url
-    env = dict(os.environ, DATABASE_URL=bench_url, DJANGO_SETTINGS_MODULE="metrics_source.settings")
-    env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    make_key = (
-        "from metrics_source.ingest.sources import source_create;"
-        "print(source_create(name='bench')[1])"
-    )
-    write_key = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", make_key],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
-    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    env = migrated_env(database)
+    auth = source_auth(env)
 
     random.seed(7)
     start = datetime.now(UTC) - timedelta(days=1)

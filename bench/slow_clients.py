@@ -22,7 +22,6 @@ are counted as unanswered within 5 s. Never part of the test run.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import random
 import signal
@@ -32,14 +31,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from benchdb import fresh_database, under_local_servers
+from benchdb import fresh_database, migrated_env, source_auth, under_local_servers
 from ingest import ROOT, _cpu_seconds, drive, free_port, make_event
 
 HEALTH_REQUESTS = 100
@@ -217,21 +215,8 @@ def main() -> None:
     under_local_servers()
 
     database = fresh_database("bench_slow", make_target="bench-slow-clients")
-    env = dict(
-        os.environ, DATABASE_URL=database.url, DJANGO_SETTINGS_MODULE="metrics_source.settings"
-    )
-    env.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
-    env["DEBUG"] = "0"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    make_key = (
-        "from metrics_source.ingest.sources import source_create;"
-        "print(source_create(name='bench')[1])"
-    )
-    write_key = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", make_key],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
-    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    env = {**migrated_env(database), "DEBUG": "0"}
+    auth = source_auth(env)
     random.seed(11)
     start = datetime.now(UTC) - timedelta(days=1)
     counter = iter(range(10**9))

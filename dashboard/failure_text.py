@@ -45,19 +45,3 @@ def smtp_class(message: str) -> tuple[str, str]:
     code = found.group(0).strip().rstrip("-")
     kind = {"5": "hard", "4": "soft"}.get(found.group(1), "")
     return kind, code if kind else ""
-
-
-# Query parameters that say where a click came from, not where it goes: a link with and
-# without them is one link. utm_* (Google Analytics), click ids of ad networks, Mailchimp's
-# and HubSpot's, Marketo's token.
-TRACKING_PARAMETERS = (
-    r"utm_[a-z0-9_]*|gclid|dclid|fbclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok"
-)
-
-
-def link_without_tracking_sql(column: str) -> str:
-    """SQL giving the URL in ``column`` without its tracking parameters (and without a ? or &
-    left dangling)."""
-    stripped = f"regexp_replace({column}, '([?&])({TRACKING_PARAMETERS})=[^&#]*', '\\1', 'gi')"
-    squeezed = f"regexp_replace({stripped}, '([?&])&+', '\\1', 'g')"
-    return f"regexp_replace({squeezed}, '[?&]+(#|$)', '\\1')"

@@ -1,4 +1,4 @@
-"""Which URLs from events the pages may render as links.
+"""Which URLs from events the pages may render as links, and which of them are one link.
 
 A clicked link's ``href`` comes from whoever holds a write key, so it may be
 ``javascript:...``, ``data:...`` or a form that hides one from a naive check (" javascript:",
@@ -30,3 +30,19 @@ def http_link(text: object) -> str | None:
     if parts.scheme.lower() not in LINK_SCHEMES or not host:
         return None
     return text
+
+
+# Query parameters that say where a click came from, not where it goes: a link with and
+# without them is one link. utm_* (Google Analytics), click ids of ad networks, Mailchimp's
+# and HubSpot's, Marketo's token.
+TRACKING_PARAMETERS = (
+    r"utm_[a-z0-9_]*|gclid|dclid|fbclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok"
+)
+
+
+def link_without_tracking_sql(column: str) -> str:
+    """SQL giving the URL in ``column`` without its tracking parameters (and without a ? or &
+    left dangling)."""
+    stripped = f"regexp_replace({column}, '([?&])({TRACKING_PARAMETERS})=[^&#]*', '\\1', 'gi')"
+    squeezed = f"regexp_replace({stripped}, '([?&])&+', '\\1', 'g')"
+    return f"regexp_replace({squeezed}, '[?&]+(#|$)', '\\1')"

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db import connection
 
-from dashboard.failure_text import link_without_tracking_sql, normalised_sql
+from dashboard.failure_text import normalised_sql
 from dashboard.filters import Filters
+from dashboard.links import link_without_tracking_sql
 from dashboard.moments import shown_moment
 from dashboard.rates import MetricTotal, Totals
 from metrics_source.forwarding.models import Delivery, Destination

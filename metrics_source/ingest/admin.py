@@ -65,13 +65,17 @@ class GraceChoiceField(forms.TypedChoiceField):
     def has_changed(self, initial: Any, data: Any) -> bool:
         return False
 
+    def clean(self, value: Any) -> int:
+        # Not sent (a script posting the action, a form without the select): the default.
+        hours = super().clean(value)
+        return DEFAULT_GRACE_HOURS if hours is None else hours
+
 
 def _grace_field(label: str) -> GraceChoiceField:
     return GraceChoiceField(
         choices=GRACE_CHOICES,
         coerce=int,
         initial=DEFAULT_GRACE_HOURS,
-        # Not sent (a script posting the action): the default grace.
         required=False,
         empty_value=None,
         label=label,
@@ -152,7 +156,7 @@ class SourceForm(forms.ModelForm):
         if (
             replacing
             and in_grace
-            and self._grace_hours(cleaned)
+            and cleaned.get("webhook_secret_grace_hours", DEFAULT_GRACE_HOURS)
             and not cleaned.get("end_webhook_secret_grace")
         ):
             # Replacing it again would silently drop the secret Customer.io may still use.
@@ -163,11 +167,6 @@ class SourceForm(forms.ModelForm):
             )
         return cleaned
 
-    @staticmethod
-    def _grace_hours(cleaned: dict[str, Any]) -> int:
-        hours = cleaned.get("webhook_secret_grace_hours")
-        return DEFAULT_GRACE_HOURS if hours is None else hours
-
     def apply_secret_change(self, source: Source) -> None:
         """Put the secret change on ``source``: a grace period ends early when asked, a
         replaced secret stays valid for the chosen grace period, and a removed one goes with
@@ -177,7 +176,8 @@ class SourceForm(forms.ModelForm):
         if self.cleaned_data.get("end_webhook_secret_grace"):
             source.previous_webhook_signing_secret = ""
             source.previous_webhook_secret_expires_at = None
-        grace = timedelta(hours=self._grace_hours(self.cleaned_data))
+        hours = self.cleaned_data.get("webhook_secret_grace_hours", DEFAULT_GRACE_HOURS)
+        grace = timedelta(hours=hours)
         source_replace_webhook_secret(source=source, new_secret=new_secret, grace=grace)
 
 
@@ -307,7 +307,6 @@ class SourceAdmin(AuditedAdmin):
         hours = SourceActionForm.base_fields["grace_hours"].clean(
             request.POST.get("grace_hours", "")
         )
-        hours = DEFAULT_GRACE_HOURS if hours is None else hours
         for source in queryset:
             try:
                 write_key = source_rotate_write_key(source=source, grace=timedelta(hours=hours))
